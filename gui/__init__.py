@@ -1,0 +1,1 @@
+"""rtsvc.gui: the Qt control panel (PySide6, install the `gui` extra)."""

@@ -1,0 +1,1 @@
+"""rtsvc.models: the networks (SoVITS synthesizer, NSF-HiFiGAN vocoders, content encoders, FCPE)."""

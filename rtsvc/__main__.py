@@ -1,0 +1,3 @@
+from rtsvc.cli import main
+
+raise SystemExit(main())

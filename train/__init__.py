@@ -1,0 +1,1 @@
+"""rtsvc.train: the training subpackage (prepare, config, features, fit, cluster, index, compress)."""
