@@ -1,0 +1,1 @@
+"""The live engine: ring buffers, audio callback, worker, SOLA, controller and drivers."""

@@ -1,0 +1,1 @@
+"""Remote control over websockets (rtsvc serve / rtsvc remote)."""
