@@ -44,7 +44,7 @@ demo: $(VENV)/.demo
 	$(VENV)/bin/rtsvc render examples/speech.wav -o out/demo_world_+4.wav -t 4 --formant 1
 
 test: $(VENV)/.test
-	$(PY) -m pytest -q tests
+	$(VENV)/bin/pytest -q tests
 
 bench: $(VENV)/.test
 	$(PY) benchmarks/live.py
