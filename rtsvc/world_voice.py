@@ -58,7 +58,7 @@ def warp_envelope(sp: np.ndarray, ratio: float) -> np.ndarray:
         return sp
     lo, hi, w = _warp_map(sp.shape[1], float(ratio))
     log_sp = np.log(np.maximum(sp, 1e-16))
-    return np.exp(log_sp[:, lo] * (1.0 - w) + log_sp[:, hi] * w)
+    return np.ascontiguousarray(np.exp(log_sp[:, lo] * (1.0 - w) + log_sp[:, hi] * w))
 
 
 class WorldVoice(Voice):
