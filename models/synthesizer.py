@@ -163,12 +163,13 @@ class SynthesizerTrn(nn.Module):
         return self
 
     # ----------------------------------------------------------------------------------
-    def speaker_embedding(self, g, batch: int) -> torch.Tensor:
+    def speaker_embedding(self, g, batch: int, normalize: bool = True) -> torch.Tensor:
         """Speaker conditioning (batch, gin, 1) or (1, gin, T).
 
         g: None (speaker 0), an int id, an int tensor of ids (B,) / (B, 1), a float weight vector
-        (n_speakers,) (static convex mix of the speaker embeddings; weights are normalised to sum
-        1), or float weights (T, n_speakers) (per-frame mix, as so-vits-svc's character mix)."""
+        (n_speakers,) (static mix of the speaker embeddings; with ``normalize`` the weights are
+        scaled to sum 1 (convex mix), without it they are used as given (linear mix)), or float
+        weights (T, n_speakers) (per-frame mix, as so-vits-svc's character mix)."""
         weight = self.emb_g.weight
         if g is None:
             g = 0
@@ -192,7 +193,7 @@ class SynthesizerTrn(nn.Module):
         total = mix.sum(dim=-1, keepdim=True)
         if bool((total <= 0).any()):
             raise ParameterError("speaker mix weights sum to 0; give at least one positive weight.")
-        mix = (mix / total).to(weight.dtype)
+        mix = (mix / total if normalize else mix).to(weight.dtype)
         emb = mix @ weight  # (gin,) or (T, gin)
         if emb.dim() == 1:
             return emb.view(1, -1, 1).expand(batch, -1, -1)
@@ -221,6 +222,7 @@ class SynthesizerTrn(nn.Module):
         predict_f0: bool = False,
         deterministic: bool = False,
         generator: torch.Generator | None = None,
+        normalize_mix: bool = True,
     ) -> InferTrace:
         """:meth:`infer` returning every intermediate (see :class:`InferTrace`)."""
         self._check_inputs(c, f0, uv, vol)
@@ -235,7 +237,7 @@ class SynthesizerTrn(nn.Module):
         f0 = f0.to(device, torch.float32)
         uv = uv.to(device)
         x_mask = torch.ones(b, 1, t, device=device, dtype=dtype)
-        g_emb = self.speaker_embedding(g, b)
+        g_emb = self.speaker_embedding(g, b, normalize=normalize_mix)
         pre_out = self.pre(c) * x_mask
         x = pre_out + self.emb_uv(uv.long()).transpose(1, 2)
         if self.vol_embedding:
@@ -270,6 +272,7 @@ class SynthesizerTrn(nn.Module):
         predict_f0: bool = False,
         deterministic: bool = False,
         generator: torch.Generator | None = None,
+        normalize_mix: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Convert one batch. c (B, ssl_dim, T) content at frame rate; f0 (B, T) Hz (0 or any
         value where unvoiced; interpolated f0 is the realistic input); uv (B, T) 1 = voiced;
@@ -280,11 +283,12 @@ class SynthesizerTrn(nn.Module):
         deterministic=True: prior mean, all harmonic phases 0, no sine-bank noise.
         Otherwise draws follow so-vits-svc's order from ``generator`` (None: a fresh CPU
         generator seeded with 52468, which is what upstream does on every call).
+        normalize_mix: scale speaker-mix weights to sum 1 (convex); False uses them as given.
 
         Returns (wav (B, 1, T*hop) float32 in [-1, 1], f0_used (B, T) float32 Hz).
         """
         trace = self.infer_trace(
             c, f0, uv, g=g, vol=vol, noise_scale=noise_scale, predict_f0=predict_f0,
-            deterministic=deterministic, generator=generator,
+            deterministic=deterministic, generator=generator, normalize_mix=normalize_mix,
         )
         return trace.wav, trace.f0

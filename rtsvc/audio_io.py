@@ -65,7 +65,11 @@ def read_audio(path: str | os.PathLike, target_rate: int | None = None) -> Loade
     if p.stat().st_size == 0:
         raise AudioFileError(f"{p}: the file is empty (0 bytes), expected audio (wav, flac, ogg, mp3...).")
     try:
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        # Through a file object: libsndfile cannot take file names that are not valid UTF-8.
+        with open(p, "rb") as fh:
+            data, sr = sf.read(fh, dtype="float32", always_2d=True)
+    except PermissionError:
+        raise AudioFileError(f"{p}: permission denied.", "make the file readable by this user.") from None
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         detail = str(exc).split(":")[-1].strip() or "unreadable"
         raise AudioFileError(

@@ -34,6 +34,8 @@ class VoiceParams:
     formant: spectral-envelope shift in semitones (built-in voice only), -24..24.
     speaker: speaker name or id for multi-speaker models (None = the first speaker).
     speaker_mix: ((name, weight), ...) static speaker mix; empty = use ``speaker``.
+    speaker_mix_mode: "convex" (weights scaled to sum 1, so-vits-svc's default) or "linear"
+        (weights used as given).
     noise_scale: prior sampling noise of SoVITS (so-vits-svc default 0.4), 0..2.
     auto_f0: let the model predict f0 (speech only: singing goes off-key, transpose has no effect).
     f0_method: pitch estimator name (see :data:`F0_METHODS`).
@@ -47,6 +49,7 @@ class VoiceParams:
     formant: float = 0.0
     speaker: str | int | None = None
     speaker_mix: tuple[tuple[str, float], ...] = ()
+    speaker_mix_mode: str = "convex"
     noise_scale: float = 0.4
     auto_f0: bool = False
     f0_method: str = "fcpe"
@@ -61,6 +64,8 @@ class VoiceParams:
         object.__setattr__(self, "noise_scale", _finite("noise_scale", self.noise_scale, 0, 2))
         object.__setattr__(self, "f0_threshold", _finite("f0_threshold", self.f0_threshold, 0, 1))
         object.__setattr__(self, "cluster_ratio", _finite("cluster_ratio", self.cluster_ratio, 0, 1))
+        if self.speaker_mix_mode not in ("convex", "linear"):
+            raise ParameterError(f"speaker_mix_mode must be 'convex' or 'linear', got {self.speaker_mix_mode!r}.")
         if self.f0_method not in F0_METHODS:
             raise ParameterError(f"f0_method must be one of {', '.join(F0_METHODS)}, got {self.f0_method!r}.")
         if self.speaker is not None and (isinstance(self.speaker, bool) or not isinstance(self.speaker, (str, int))):

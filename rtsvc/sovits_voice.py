@@ -112,6 +112,7 @@ class SovitsVoice(Voice):
             c[None], torch.from_numpy(f0)[None], torch.from_numpy(uv)[None],
             g=self._speaker_conditioning(params, frame_weights), vol=vol, noise_scale=params.noise_scale,
             predict_f0=params.auto_f0, deterministic=params.deterministic, generator=generator,
+            normalize_mix=params.speaker_mix_mode == "convex",
         )
         return wav[0, 0].float().cpu().numpy()
 
@@ -180,7 +181,7 @@ def load_sovits_voice(model_path: str | Path, config_path: str | Path, *, device
     if cluster_path is not None:
         from rtsvc.cluster import load_feature_model
 
-        feature_model = load_feature_model(cluster_path, feature_retrieval)
+        feature_model = load_feature_model(cluster_path, feature_retrieval, speakers=tuple(config.speakers))
     name = Path(model_path).resolve().parent.name or Path(model_path).stem
     return SovitsVoice(model, config, encoder, name=name, device=device, feature_model=feature_model,
                        info=info if isinstance(info, dict) else {"load": info})

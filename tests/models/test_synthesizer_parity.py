@@ -144,6 +144,8 @@ def test_speaker_mix(variants):
     per_frame = model.speaker_embedding(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 3.0]]), 1)
     assert per_frame.shape == (1, emb.shape[1], 3)
     assert torch.allclose(per_frame[0, :, 2], 0.25 * emb[0] + 0.75 * emb[1])
+    linear = model.speaker_embedding(torch.tensor([3.0, 0.0]), 1, normalize=False)
+    assert torch.allclose(linear[0, :, 0], 3.0 * emb[0])
     short = {k: ref[k][..., :24] for k in ("c", "f0", "uv", "vol")}
     by_id, _ = model.infer(short["c"], short["f0"], short["uv"], g=1, vol=short["vol"], deterministic=True)
     by_mix, _ = model.infer(short["c"], short["f0"], short["uv"], g=torch.tensor([0.0, 1.0]), vol=short["vol"], deterministic=True)

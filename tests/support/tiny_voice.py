@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-_TINY = Path(__file__).resolve().parent / "models" / "tiny.py"
+_TINY = Path(__file__).resolve().parents[1] / "models" / "tiny.py"
 _spec = importlib.util.spec_from_file_location("rtsvc_tests_tiny_models", _TINY)
 tiny_models = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tiny_models)
