@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rtsvc.checkpoint import inspect_checkpoint
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,6 +22,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rtsvc.checkpoint import inspect_checkpoint  # torch: imported only when info runs
+
     report = inspect_checkpoint(args.model, args.config)
     for line in report.lines():
         print(line)
