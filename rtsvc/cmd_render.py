@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rtsvc.errors import ModelFileError, RtsvcError
 from rtsvc.mixing import MIX_MODES, load_mix_track, parse_static_mix, resolve_speaker
-from rtsvc.params import F0_METHODS, VoiceParams
+from rtsvc.params import BACKEND_NAMES, F0_METHODS, VoiceParams
 from rtsvc.progress import ProgressBar, summary_table
 from rtsvc.render import collect_inputs, plan_outputs, render_file
 from rtsvc.render_core import RenderOptions
@@ -48,6 +48,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("-e", "--encoder-path", metavar="PT", help="ContentVec/HuBERT weights (default: looked up in pretrain/)")
     g.add_argument("-s", "--speaker", metavar="NAME|ID", help="target speaker by name or id (default: the first)")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    g.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
+                   help="inference backend for SoVITS voices: auto (onnxruntime when installed, else torch), "
+                   "torch or onnxruntime (default auto)")
+    g.add_argument("--threads", type=int, default=0, metavar="N", help="intra-op threads (default: library default)")
+    g.add_argument("--onnx", dest="onnx_path", metavar="MODEL.onnx",
+                   help="synthesizer exported by `rtsvc export-onnx` (onnxruntime backend; default: export at load)")
     g = p.add_argument_group("pitch")
     g.add_argument("-t", "--transpose", type=float, default=0.0, metavar="SEMITONES",
                    help="pitch shift in semitones, like so-vits-svc's -t (default 0)")
@@ -128,7 +134,8 @@ def load_voice(args: argparse.Namespace) -> Voice:
 
     config = args.config_path or str(Path(args.model_path).parent / "config.json")
     return load_sovits_voice(args.model_path, config, device=args.device, encoder_path=args.encoder_path,
-                             cluster_path=cluster, feature_retrieval=args.feature_retrieval)
+                             cluster_path=cluster, feature_retrieval=args.feature_retrieval,
+                             backend=args.backend, threads=args.threads, onnx_path=args.onnx_path)
 
 
 def build_params(args: argparse.Namespace, voice: Voice) -> VoiceParams:

