@@ -1,7 +1,7 @@
 """Offline render speed: RTF (wall time / audio time) and peak memory per voice, CPU (and GPU).
 
 Voices: the built-in WORLD voice and the shared fixture checkpoint v41_vec256_novol (with the
-tiny ContentVec-layout encoder from tests/tiny_voice.py). Prints one line per (voice, device).
+tiny ContentVec-layout encoder from tests/support/tiny_voice.py). Prints one line per (voice, device).
 Run: python benchmarks/render.py [--seconds 20] [--device cuda]. (A full-size random 4.1 model
 needs a template-size model builder; not included yet.)
 
@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 
 def _song(seconds: float, sr: int = 44100) -> np.ndarray:
