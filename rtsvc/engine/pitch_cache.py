@@ -1,0 +1,75 @@
+"""Rolling f0 cache on the voice's frame grid.
+
+The live window moves by ``block`` samples (whole hops) per block, so the cache shifts by
+``block / hop`` frames. Only the new block plus a margin is analysed each block: frames near the
+window's end were estimated last block with no right context, so they are re-estimated now::
+
+    cache frames  [ ..... kept ..... | context | re-estimated: margin + new block ]
+                                      ^ analysed segment (context is read, not written)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+#: Frames before the block that are re-estimated with more right context (about 20 ms at 44.1k/220).
+PITCH_MARGIN_FRAMES = 4
+#: Audio each estimator needs before the frames it writes, seconds (dio and harvest return
+#: all-unvoiced on segments shorter than ~0.15 s / ~0.3 s; FCPE works on short ones).
+PITCH_CONTEXT_SECONDS = {"fcpe": 0.05, "dio": 0.16, "harvest": 0.32}
+#: Context for estimators not listed above, seconds.
+DEFAULT_PITCH_CONTEXT_SECONDS = 0.1
+
+#: (audio (n,) float32, sample_rate, hop, method, threshold) -> (n // hop,) float32 Hz.
+F0Estimator = Callable[[np.ndarray, int, int, str, float], np.ndarray]
+
+
+def default_estimator(audio: np.ndarray, sample_rate: int, hop: int, method: str, threshold: float) -> np.ndarray:
+    """rtsvc.pitch.estimate_f0, imported when first used."""
+    from rtsvc.pitch import estimate_f0
+
+    return estimate_f0(audio, sample_rate, hop, method, threshold=threshold)
+
+
+class PitchCache:
+    """f0 of the live window. frames: window_v // hop; hop: samples per frame at the voice rate."""
+
+    def __init__(self, frames: int, hop: int, block_frames: int, estimator: F0Estimator) -> None:
+        self.hop = int(hop)
+        self.block_frames = int(block_frames)
+        self.f0 = np.zeros(int(frames), dtype=np.float32)
+        self.estimator = estimator
+
+    def advance(self, history: np.ndarray, sample_rate: int, method: str, threshold: float, analyse: bool = True) -> np.ndarray:
+        """Shift by one block and fill the new frames. history: (>= frames * hop,) float32 input
+        at the voice rate ending with the new block (may reach further back than the window, for
+        the estimator's context; see :func:`history_samples`). analyse=False writes 0 (unvoiced) for the new frames
+        (gated or bypassed blocks skip pitch estimation). Returns the cache ((frames,) Hz)."""
+        nb = self.block_frames
+        f0 = self.f0
+        f0[:-nb] = f0[nb:].copy()
+        f0[-nb:] = 0.0
+        if not analyse:
+            return f0
+        write_frames = min(len(f0), nb + PITCH_MARGIN_FRAMES)
+        context = PITCH_CONTEXT_SECONDS.get(method, DEFAULT_PITCH_CONTEXT_SECONDS)
+        seg_frames = min(len(history) // self.hop, write_frames + math.ceil(context * sample_rate / self.hop))
+        seg = history[len(history) - seg_frames * self.hop :]
+        raw = np.asarray(self.estimator(seg, sample_rate, self.hop, method, threshold), dtype=np.float32)[:seg_frames]
+        est = np.zeros(seg_frames, dtype=np.float32)  # frame i at sample i * hop: left-aligned
+        est[: len(raw)] = np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)
+        f0[len(f0) - write_frames :] = est[seg_frames - write_frames :]
+        return f0
+
+    @staticmethod
+    def history_samples(window: int, block: int, hop: int, sample_rate: int) -> int:
+        """Audio the pipeline must keep (>= window) so every estimator gets its context."""
+        longest = max(max(PITCH_CONTEXT_SECONDS.values()), DEFAULT_PITCH_CONTEXT_SECONDS)
+        need = block + PITCH_MARGIN_FRAMES * hop + math.ceil(longest * sample_rate / hop) * hop
+        return max(window, need)
+
+    def reset(self) -> None:
+        self.f0[:] = 0.0

@@ -1,0 +1,52 @@
+"""Overload on the wall clock: a voice slower than real time, then recovery.
+
+The virtual-clock driver runs in real time (callbacks paced by the wall clock, the worker in its
+own thread), exactly as with a sound card. No timing is asserted: only counters and the audio.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from rtsvc.engine.controller import Controller
+from rtsvc.engine.drivers import VirtualClockDriver
+from rtsvc.engine.params import LiveParams
+
+RATE = 44100
+SLOW_SECONDS = 1.2
+
+
+def test_sleeping_voice_bounds_queue_age_counts_late_blocks_falls_back_and_recovers(voices, estimator, make_sweep):
+    voice = voices["sleepy"](0.06)  # 60 ms per 20 ms block while slow
+    x = make_sweep(RATE, 3.0, 200.0, 800.0, level=0.4)
+    drv = VirtualClockDriver(x, RATE, period=256, realtime=True, tail_seconds=0.3)
+    params = LiveParams(threshold_db=-120.0, block_ms=20.0, fallback="dry")
+    ctl = Controller(driver=drv, params=params, voice=voice, estimator=estimator)
+    ctl.start()
+    timer = threading.Timer(SLOW_SECONDS, lambda: setattr(voice, "slow", False))
+    timer.start()
+    try:
+        assert drv.wait(20), "the virtual clock did not finish"
+        st = ctl.status()
+    finally:
+        timer.cancel()
+        ctl.stop()
+    block_ms = st.latency["block_ms"]
+    assert st.late_blocks > 0 and st.fallback_blocks > 0 and st.slow_blocks > 0
+    # queue age bounded: two blocks + one period in the ring, at most one block in the FIFO
+    assert st.queue_age_max_ms <= 3 * block_ms + st.latency["period_ms"] + 1.0, st.queue_age_max_ms
+    # recovered: the voice runs again once the load is gone ...
+    calls_after = voice.calls
+    assert calls_after > 40 and st.voice_blocks > 40
+    # ... and the end of the stream is the input at the reported latency (identity voice)
+    out = drv.output
+    lag = round(st.latency["algorithmic_ms"] * RATE / 1000)
+    seg = slice(int(2.3 * RATE), int(2.9 * RATE))
+    err = out[lag:][seg] - x[seg]
+    snr = 10 * np.log10(np.sum(x[seg] ** 2) / np.sum(err**2))
+    assert snr >= 25.0, f"SNR {snr:.1f} dB at the end: latency moved"
+    # the fallback kept sound going during the overload (dry input, not silence)
+    overload = out[int(0.3 * RATE) + lag : int(1.0 * RATE) + lag]
+    assert np.mean(np.abs(overload) > 0.05) > 0.5
