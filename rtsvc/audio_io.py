@@ -8,7 +8,6 @@ what was converted is reported once in :attr:`LoadedAudio.notes`.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from rtsvc.atomic import atomic_write
 from rtsvc.errors import AudioFileError, RtsvcError
 
 #: File extensions written by :func:`write_audio_atomic`, with their libsndfile subtype.
@@ -114,18 +114,6 @@ def write_audio_atomic(path: str | os.PathLike, audio: np.ndarray, sample_rate: 
     audio = np.asarray(audio, dtype=np.float32)
     if ext == ".flac":
         audio = np.clip(audio, -1.0, 1.0)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, audio, int(sample_rate), format=fmt, subtype=subtype)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(p) as fh:
+        sf.write(fh, audio, int(sample_rate), format=fmt, subtype=subtype)
     return p

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from rtsvc.atomic import atomic_write
 from rtsvc.engine.params import LiveParams
 from rtsvc.errors import ParameterError, RtsvcError
 
@@ -51,11 +51,8 @@ class PresetStore:
         path = self._path(name)
         doc = {"format": PRESET_FORMAT, "version": PRESET_VERSION, "params": params.to_dict()}
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(self.root))
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with atomic_write(path, "w", encoding="utf-8") as fh:
                 json.dump(doc, fh, indent=2, sort_keys=True)
-            os.replace(tmp, path)
         except OSError as exc:
             raise RtsvcError(f"{path}: cannot save the preset ({exc.strerror}).", "check that the config folder is writable.") from None
         return path

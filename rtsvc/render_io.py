@@ -10,7 +10,6 @@ differs) and renamed over the target only when complete.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from rtsvc.atomic import commit, discard, temp_path
 from rtsvc.audio_io import OUTPUT_FORMATS, read_audio
 from rtsvc.errors import AudioFileError, RtsvcError
 from rtsvc.slicer import padded_reader
@@ -118,9 +118,7 @@ class AtomicWriter:
         self.frames = 0
 
     def __enter__(self) -> "AtomicWriter":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=str(self.path.parent))
-        os.close(fd)
+        self.tmp = temp_path(self.path)
         self.file = sf.SoundFile(self.tmp, "w", samplerate=self.rate, channels=1, format=self.fmt, subtype=self.subtype)
         return self
 
@@ -141,13 +139,7 @@ class AtomicWriter:
                 self._put(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
             self.file.close()
             if exc_type is None:
-                with open(self.tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(self.tmp, self.path)
+                commit(self.tmp, self.path)
                 self.tmp = None
         finally:
-            if self.tmp is not None:
-                try:
-                    os.unlink(self.tmp)
-                except OSError:
-                    pass
+            discard(self.tmp)

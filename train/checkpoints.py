@@ -13,15 +13,14 @@ G and D exist and load; resume picks the newest such pair. Everything is read wi
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rtsvc.atomic import atomic_write
 from rtsvc.errors import ModelFileError
 
 #: G_<step>.pth / D_<step>.pth
@@ -44,20 +43,8 @@ class CheckpointPair:
 
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save ``obj`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path) as fh:
+        torch.save(obj, fh)
 
 
 def checkpoint_dict(model: torch.nn.Module, optimizer: torch.optim.Optimizer, learning_rate: float, epoch: int) -> dict:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from rtsvc.atomic import atomic_write
 from rtsvc.audio_io import read_audio, resample
 from rtsvc.errors import RtsvcError
 from rtsvc.render import AUDIO_EXTENSIONS
@@ -120,15 +119,8 @@ def split_long(start: int, end: int, max_len: int) -> list[tuple[int, int]]:
 
 
 def write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        sf.write(fh, np.clip(audio, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
 
 
 def read_any_name(src: Path, sample_rate: int) -> np.ndarray:

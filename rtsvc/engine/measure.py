@@ -15,7 +15,6 @@ die out.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np

@@ -9,13 +9,13 @@ the controller while it finishes (never by the audio callback).
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from rtsvc.atomic import commit, temp_path
 from rtsvc.audio_io import OUTPUT_FORMATS
 from rtsvc.errors import RtsvcError
 
@@ -33,12 +33,9 @@ class Recorder:
             )
         fmt, subtype = OUTPUT_FORMATS[ext]
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=str(self.path.parent))
+            self.tmp = temp_path(self.path)
         except OSError as exc:
             raise RtsvcError(f"{self.path}: cannot create the recording ({exc.strerror}).", "pick a writable folder.") from None
-        os.close(fd)
-        self.tmp = Path(tmp)
         self.sample_rate = int(sample_rate)
         self._file = sf.SoundFile(str(self.tmp), mode="w", samplerate=self.sample_rate, channels=1, format=fmt, subtype=subtype)
         self._clip = ext == ".flac"
@@ -59,7 +56,7 @@ class Recorder:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-                os.replace(self.tmp, self.path)
+                commit(self.tmp, self.path)
         return self.path
 
     def abort(self) -> None:

@@ -114,3 +114,15 @@ def test_existing_output_is_kept_when_render_fails(tmp_path, capsys):
 def test_help_texts(capsys):
     rc, stdout, _ = _run(capsys, "render", "--help")
     assert rc == 0 and "--transpose" in stdout and "--formant" in stdout
+
+
+def test_outputs_get_normal_permissions(tmp_path, vowel_file, capsys):
+    import os
+    import stat
+
+    from rtsvc.atomic import FILE_MODE
+
+    out = tmp_path / "perm.wav"
+    rc, _, _ = _run(capsys, "render", str(vowel_file), "-o", str(out))
+    assert rc == 0
+    assert stat.S_IMODE(os.stat(out).st_mode) == FILE_MODE  # not mkstemp's 0600
