@@ -15,7 +15,7 @@ TORCH_PIP_ARGS ?=
 # which would replace torch). rtsvc never imports it; it only reads the weights file inside it.
 TORCHFCPE ?= torchfcpe==0.0.4
 EXTRAS_DEMO ?= onnx
-EXTRAS_TEST ?= test,onnx,gui,train
+EXTRAS_TEST ?= test,onnx,gui,train,pm
 
 .PHONY: demo test venv clean bench
 
@@ -26,16 +26,15 @@ $(VENV)/.torch: | $(PY)
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH_PIP_ARGS) "$(TORCH)"
 	touch $@
 
-$(VENV)/.fcpe: | $(VENV)/.torch
+# torchfcpe goes in last and --no-deps, so pip never tries to satisfy its torchaudio requirement.
+$(VENV)/.demo: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q -e ".[$(EXTRAS_DEMO)]"
 	$(PIP) install -q --no-deps "$(TORCHFCPE)"
 	touch $@
 
-$(VENV)/.demo: pyproject.toml $(VENV)/.torch $(VENV)/.fcpe
-	$(PIP) install -q -e ".[$(EXTRAS_DEMO)]"
-	touch $@
-
-$(VENV)/.test: pyproject.toml $(VENV)/.torch $(VENV)/.fcpe
+$(VENV)/.test: pyproject.toml $(VENV)/.torch
 	$(PIP) install -q -e ".[$(EXTRAS_TEST)]"
+	$(PIP) install -q --no-deps "$(TORCHFCPE)"
 	touch $@ $(VENV)/.demo
 
 venv: $(VENV)/.demo

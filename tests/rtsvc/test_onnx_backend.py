@@ -69,14 +69,10 @@ def tiny_voice_pair(tmp_path_factory, fixtures_dir):
 
     model_path, config_path, pretrain = make_tiny_voice(tmp_path_factory.mktemp("voice"), fixtures_dir,
                                                         n_speakers=2, vol_embedding=True)
-    torch_voice = load_sovits_voice(model_path, config_path, pretrain_dir=pretrain)
-    ort_voice = load_sovits_voice(model_path, config_path, pretrain_dir=pretrain)
-    choice = choose_backend("onnxruntime")
-    # the hook the voice needs: swap in the wrapped synthesizer and encoder
-    ort_voice.model, ort_voice.encoder = apply_backend(
-        ort_voice.model, ort_voice.encoder, choice, speakers=ort_voice.speakers,
-        speech_encoder=ort_voice.config.speech_encoder, unit_interpolate_mode=ort_voice.unit_interpolate_mode)
-    return torch_voice, ort_voice, choice
+    torch_voice = load_sovits_voice(model_path, config_path, pretrain_dir=pretrain, backend="torch")
+    ort_voice = load_sovits_voice(model_path, config_path, pretrain_dir=pretrain, backend="onnxruntime")
+    assert ort_voice.describe()["backend"] == "onnxruntime"
+    return torch_voice, ort_voice, ort_voice.backend
 
 
 def test_voice_with_ort_backend_converts_like_torch(tiny_voice_pair):
