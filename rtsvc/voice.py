@@ -40,6 +40,10 @@ class StreamWindow:
         (not transposed; the voice applies ``params.transpose``).
     out_samples: samples to return.
     skip_tail: samples at the end of the window that are right context only (not returned).
+    start_frame: absolute index (on the voice's frame grid, counted from the stream's start) of
+        the frame at ``audio[0]``, or None when unknown. The live engine sets it so a voice may
+        keep per-stream analysis caches (consecutive blocks of one stream have increasing
+        values; a restarted stream starts over). Voices must work without it.
     """
 
     audio: np.ndarray
@@ -47,6 +51,7 @@ class StreamWindow:
     f0: np.ndarray
     out_samples: int
     skip_tail: int = 0
+    start_frame: int | None = None
 
 
 class Voice(ABC):

@@ -13,6 +13,21 @@ Per frame (hop ``hop_length`` samples at ``sample_rate``)::
 with r = 2^(formant/12): r > 1 moves formants up (a smaller vocal tract), r < 1 down. Unvoiced
 frames (f0 = 0) stay unvoiced and are resynthesised from their envelope as noise, unshifted in
 pitch but with the same formant warp.
+
+Live (``convert_window`` with ``window.start_frame`` set) the analysis is incremental: a
+per-stream :class:`WorldStreamCache` keeps sp/ap per absolute frame. Each block analyses only
+
+* frames whose analysis reach (CheapTrick: 1.5 periods, D4C: 2.25 periods around the frame) is
+  inside the audio received so far and that are new (or whose f0 moved by more than
+  :data:`F0_REUSE_TOLERANCE`): these are final, the same as the offline analysis;
+* the newest frames whose reach is not complete yet: their envelope (CheapTrick, cheap) is
+  analysed on what has arrived, like the offline analysis at a clip's end; their aperiodicity
+  (D4C, ~1 ms per frame) holds the newest final voiced frame's (D4C runs on them only at a
+  voicing onset, when there is nothing to hold);
+
+and synthesises only the frames the returned samples depend on (the output plus half an FFT
+before it). Without ``start_frame`` (or when the window does not continue the cached stream)
+the whole window is analysed, as before.
 """
 
 from __future__ import annotations
@@ -34,6 +49,20 @@ WORLD_HOP = 220
 WORLD_F0_FLOOR = 71.0
 #: D4C voicing threshold: 0 keeps every frame the pitch estimator called voiced voiced.
 D4C_THRESHOLD = 0.0
+#: How far (in pitch periods) each analysis reads around a frame: CheapTrick's 3-period Hann
+#: window, D4C's 4-period Blackman windows centred a quarter period either side of the frame.
+CHEAPTRICK_REACH_PERIODS = 1.5
+D4C_REACH_PERIODS = 2.25
+#: Lowest f0 D4C analyses with (Hz): lower f0 is raised to this, so its reach is bounded.
+D4C_F0_FLOOR = 40.0
+#: Samples added to each reach for WORLD's rounding of window lengths and positions.
+REACH_MARGIN_SAMPLES = 4
+#: A cached frame is reused while its f0 stays within this relative distance of the f0 it was
+#: analysed with (the live pitch cache re-estimates recent frames each block with more context;
+#: envelopes barely change with such small moves). Voicing changes always re-analyse.
+F0_REUSE_TOLERANCE = 0.01
+#: Audio the stream cache keeps before the window, seconds (left reach of the oldest frames).
+STREAM_HISTORY_SECONDS = 0.1
 
 
 @lru_cache(maxsize=16)
@@ -61,6 +90,58 @@ def warp_envelope(sp: np.ndarray, ratio: float) -> np.ndarray:
     return np.ascontiguousarray(np.exp(log_sp[:, lo] * (1.0 - w) + log_sp[:, hi] * w))
 
 
+class WorldStreamCache:
+    """Analysis state of one live stream on the absolute frame grid (see the module docstring).
+
+    audio: (m,) float64 input received so far (the last window plus up to
+    STREAM_HISTORY_SECONDS before it), audio[0] at absolute sample ``audio_start``.
+    Rows of f0/sp/ap/final belong to absolute frames ``first``, ``first + 1``, ...:
+    f0 (rows,) Hz the row was analysed with; sp, ap (rows, bins); final (rows,) bool, True when
+    the row's analysis reach was complete (it never changes while its f0 stays put).
+    """
+
+    def __init__(self, audio: np.ndarray, audio_start: int, bins: int) -> None:
+        self.audio = audio
+        self.audio_start = int(audio_start)
+        self.first = 0
+        self.f0 = np.zeros(0, dtype=np.float64)
+        self.sp = np.zeros((0, bins), dtype=np.float64)
+        self.ap = np.zeros((0, bins), dtype=np.float64)
+        self.final = np.zeros(0, dtype=bool)
+
+    @property
+    def audio_end(self) -> int:
+        return self.audio_start + len(self.audio)
+
+    def continue_with(self, audio: np.ndarray, start: int, keep: int) -> bool:
+        """Append a window ((n,) float32 starting at absolute sample ``start``) if it continues the
+        stored audio (overlapping samples equal); keep at most ``keep`` samples. False if not."""
+        end = start + len(audio)
+        if not (self.audio_start <= start <= self.audio_end <= end):
+            return False
+        overlap = self.audio_end - start
+        if not np.array_equal(self.audio[len(self.audio) - overlap :], audio[:overlap]):
+            return False
+        merged = np.concatenate((self.audio, audio[overlap:].astype(np.float64)))
+        cut = max(0, len(merged) - keep)
+        self.audio = merged[cut:]
+        self.audio_start += cut
+        return True
+
+    def rows_for(self, first: int, count: int) -> None:
+        """Re-index the rows to frames first .. first + count - 1, keeping what overlaps."""
+        bins = self.sp.shape[1]
+        f0 = np.zeros(count, dtype=np.float64)
+        sp = np.zeros((count, bins), dtype=np.float64)
+        ap = np.zeros((count, bins), dtype=np.float64)
+        final = np.zeros(count, dtype=bool)
+        lo, hi = max(first, self.first), min(first + count, self.first + len(self.f0))
+        if hi > lo:
+            src, dst = slice(lo - self.first, hi - self.first), slice(lo - first, hi - first)
+            f0[dst], sp[dst], ap[dst], final[dst] = self.f0[src], self.sp[src], self.ap[src], self.final[src]
+        self.first, self.f0, self.sp, self.ap, self.final = first, f0, sp, ap, final
+
+
 class WorldVoice(Voice):
     """WORLD resynthesis with pitch shift (semitones) and formant shift (semitones)."""
 
@@ -74,27 +155,43 @@ class WorldVoice(Voice):
         self.speakers = ("world",)
         self.device = device
         self.fft_size = int(self.pw.get_cheaptrick_fft_size(self.sample_rate, WORLD_F0_FLOOR))
+        self._stream: WorldStreamCache | None = None
+        self._history = round(STREAM_HISTORY_SECONDS * self.sample_rate)
+        # D4C's aperiodicity of an unvoiced frame (a constant row, ~1 everywhere)
+        probe = np.zeros(4 * self.hop_length, dtype=np.float64)
+        self._unvoiced_ap = self.pw.d4c(probe, np.zeros(1), np.zeros(1), self.sample_rate,
+                                        threshold=D4C_THRESHOLD, fft_size=self.fft_size)[0].copy()
 
     # -- analysis / synthesis --------------------------------------------------------------
-    def _resynthesize(self, audio: np.ndarray, f0: np.ndarray, params: VoiceParams) -> np.ndarray:
-        """audio: (n,) float32; f0: (n // hop,) Hz. Returns (n,) float32."""
-        n = len(audio)
-        hop = self.hop_length
-        frames = n // hop + 1
+    def _frame_f0(self, f0: np.ndarray, frames: int) -> np.ndarray:
+        """Raw f0 ((m,) Hz) -> (frames,) float64: cut or extended by holding the last value; NaN/inf -> 0."""
         f0 = np.asarray(f0, dtype=np.float64)
         f0_full = np.zeros(frames, dtype=np.float64)
         f0_full[: min(len(f0), frames)] = f0[:frames]
         if len(f0) and len(f0) < frames:
             f0_full[len(f0):] = f0[-1]
         f0_full[~np.isfinite(f0_full)] = 0.0
+        return f0_full
+
+    def _synthesize(self, f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, params: VoiceParams) -> np.ndarray:
+        """Frames ((k,) Hz, (k, bins) x2) -> ((k - 1) * hop + 1,) float64, shifted and warped."""
+        f0_out = f0 * (2.0 ** (params.transpose / 12.0))
+        sp = warp_envelope(np.ascontiguousarray(sp), 2.0 ** (params.formant / 12.0))
+        return self.pw.synthesize(f0_out, sp, np.ascontiguousarray(ap), self.sample_rate,
+                                  frame_period=1000.0 * self.hop_length / self.sample_rate)
+
+    def _resynthesize(self, audio: np.ndarray, f0: np.ndarray, params: VoiceParams) -> np.ndarray:
+        """audio: (n,) float32; f0: (n // hop,) Hz. Returns (n,) float32."""
+        n = len(audio)
+        hop = self.hop_length
+        frames = n // hop + 1
+        f0_full = self._frame_f0(f0, frames)
         t = np.arange(frames, dtype=np.float64) * hop / self.sample_rate
         x = audio.astype(np.float64)
         pw = self.pw
         sp = pw.cheaptrick(x, f0_full, t, self.sample_rate, fft_size=self.fft_size)
         ap = pw.d4c(x, f0_full, t, self.sample_rate, threshold=D4C_THRESHOLD, fft_size=self.fft_size)
-        f0_out = f0_full * (2.0 ** (params.transpose / 12.0))
-        sp = warp_envelope(sp, 2.0 ** (params.formant / 12.0))
-        y = pw.synthesize(f0_out, sp, ap, self.sample_rate, frame_period=1000.0 * hop / self.sample_rate)
+        y = self._synthesize(f0_full, sp, ap, params)
         out = np.zeros(n, dtype=np.float32)
         m = min(n, len(y))
         out[:m] = y[:m]
@@ -110,9 +207,79 @@ class WorldVoice(Voice):
         return self._resynthesize(audio, f0, params)
 
     def convert_window(self, window: StreamWindow, params: VoiceParams) -> np.ndarray:
-        y = self._resynthesize(np.ascontiguousarray(window.audio, dtype=np.float32), window.f0, params)
+        audio = np.ascontiguousarray(window.audio, dtype=np.float32)
+        if window.start_frame is None:
+            y = self._resynthesize(audio, window.f0, params)
+        else:
+            y = self._convert_incremental(audio, window, params)
         end = len(y) - window.skip_tail
         return y[end - window.out_samples : end]
+
+    # -- live: incremental analysis -----------------------------------------------------------
+    def reset_stream(self) -> None:
+        """Forget the live analysis cache (the next window starts a new stream)."""
+        self._stream = None
+
+    def _reach(self, f0: np.ndarray) -> np.ndarray:
+        """(k,) Hz -> (k,) int64 samples each frame's analyses read on either side of it."""
+        sr = self.sample_rate
+        ct = CHEAPTRICK_REACH_PERIODS * sr / np.maximum(f0, WORLD_F0_FLOOR)
+        ct = np.where(f0 > 0, ct, CHEAPTRICK_REACH_PERIODS * sr / WORLD_F0_FLOOR)
+        d4c = np.where(f0 > 0, D4C_REACH_PERIODS * sr / np.maximum(f0, D4C_F0_FLOOR), 0.0)
+        return np.ceil(np.maximum(ct, d4c)).astype(np.int64) + REACH_MARGIN_SAMPLES
+
+    def _stream_for(self, audio: np.ndarray, start: int) -> WorldStreamCache:
+        keep = len(audio) + self._history
+        st = self._stream
+        if st is None or not st.continue_with(audio, start, keep):
+            st = WorldStreamCache(audio.astype(np.float64), start, self.fft_size // 2 + 1)
+            self._stream = st
+        return st
+
+    def _convert_incremental(self, audio: np.ndarray, window: StreamWindow, params: VoiceParams) -> np.ndarray:
+        """Like :meth:`_resynthesize` on the window, reusing the stream's final frames."""
+        n, hop, sr = len(audio), self.hop_length, self.sample_rate
+        frames = n // hop + 1  # frame `frames - 1` sits on the window's last sample + 1, as offline
+        first = int(window.start_frame)
+        st = self._stream_for(audio, first * hop)
+        st.rows_for(first, frames)
+        f0 = self._frame_f0(window.f0, frames)
+        pos = (first + np.arange(frames, dtype=np.int64)) * hop  # absolute sample of each frame
+        complete = pos + self._reach(f0) <= st.audio_end - 1
+        voiced = f0 > 0
+        same = (voiced == (st.f0 > 0)) & (np.abs(f0 - st.f0) <= F0_REUSE_TOLERANCE * st.f0)
+        valid = st.final & same
+        new_final = complete & ~valid
+        provisional = ~complete  # analysed on what has arrived; recomputed next block
+        # aperiodicity of provisional voiced frames: hold the newest final voiced frame before them
+        final_voiced = np.flatnonzero((valid | new_final) & voiced)
+        held = np.zeros(frames, dtype=bool)
+        for k in np.flatnonzero(provisional & voiced):
+            src = final_voiced[final_voiced < k]
+            if len(src):
+                held[k] = True
+        sp_rows = np.flatnonzero(new_final | provisional)
+        ap_rows = np.flatnonzero(new_final | (provisional & voiced & ~held))
+        x = st.audio
+        t = (pos - st.audio_start) / sr
+        if len(sp_rows):
+            st.sp[sp_rows] = self.pw.cheaptrick(x, f0[sp_rows], t[sp_rows], sr, fft_size=self.fft_size)
+        if len(ap_rows):
+            st.ap[ap_rows] = self.pw.d4c(x, f0[ap_rows], t[ap_rows], sr, threshold=D4C_THRESHOLD,
+                                         fft_size=self.fft_size)
+        st.ap[provisional & ~voiced] = self._unvoiced_ap
+        st.f0[:] = f0
+        st.final = valid | new_final
+        for k in np.flatnonzero(held):  # after the new final rows are in place
+            st.ap[k] = st.ap[final_voiced[final_voiced < k][-1]]
+        # synthesis: the returned samples and half an FFT (one pulse response) before them
+        out_start = n - window.skip_tail - window.out_samples
+        a = max(0, (out_start - self.fft_size // 2) // hop - 1)
+        y = self._synthesize(f0[a:], st.sp[a:], st.ap[a:], params)
+        out = np.zeros(n, dtype=np.float32)
+        m = min(n - a * hop, len(y))
+        out[a * hop : a * hop + m] = y[:m]
+        return out
 
     def describe(self) -> dict:
         d = super().describe()

@@ -55,6 +55,10 @@ class Pipeline:
         self.last_mode = "silence"
         self.empty16 = np.zeros(0, dtype=np.float32)
         self.error: str | None = None  # last exception text from the voice
+        #: raw input f0 (Hz, 0 = unvoiced or not estimated) of the newest frame the last block
+        #: returned (the frame just before the right context); 0 for dry/silent blocks
+        self.last_f0_hz = 0.0
+        self._f0_index = max(0, (L.window_v - L.right_v) // L.hop - 1)
 
     # -- input ------------------------------------------------------------------------------
     def push_input(self, x: np.ndarray) -> None:
@@ -109,14 +113,17 @@ class Pipeline:
         L = self.layout
         new = self._advance_window()
         end = L.window_v - L.right_v
+        self.last_f0_hz = 0.0
         if mode != "voice":
             self.pitch.advance(self.history, L.voice_rate, vparams.f0_method, vparams.f0_threshold, analyse=False)
         else:
             try:  # the pitch estimator and the voice may fail (missing weights, bad model)
                 f0 = self.pitch.advance(self.history, L.voice_rate, vparams.f0_method, vparams.f0_threshold)
+                self.last_f0_hz = float(f0[self._f0_index]) if len(f0) else 0.0
                 win = StreamWindow(
                     audio=self.window, audio_16k=self.window16 if self.needs_16k else self.empty16,
                     f0=f0, out_samples=L.needed_v, skip_tail=L.right_v,
+                    start_frame=(self.consumed_v - L.window_v) // L.hop,
                 )
                 y = np.asarray(self.voice.convert_window(win, vparams), dtype=np.float32)
                 if y.shape != (L.needed_v,):

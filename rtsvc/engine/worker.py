@@ -64,6 +64,12 @@ class Worker:
         self.counters = WorkerCounters()
         self.times = BlockTimes()
         self.last_error: str | None = None
+        #: Pitch of the newest converted frame, for status displays (read without locks; floats,
+        #: Hz, 0 = unvoiced / not converted): the raw input f0 the pitch estimator found, and the
+        #: f0 the voice was asked to sing (input * 2^(transpose/12); 0 with auto_f0, where the
+        #: model picks its own pitch).
+        self.last_input_f0_hz = 0.0
+        self.last_output_f0_hz = 0.0
         self.on_block: Callable[[], None] | None = None
         # Latency measurement (rtsvc.engine.measure): a probe mixed into the output and a
         # capture of the raw input, both placed on the stream timelines.
@@ -201,6 +207,9 @@ class Worker:
             self._vparams, self._vparams_of = params.voice_params(), params
         vparams = self._vparams
         new, out = pipe.next_block(vparams, mode, params.fallback)
+        f_in = pipe.last_f0_hz if pipe.error is None else 0.0
+        self.last_input_f0_hz = f_in
+        self.last_output_f0_hz = 0.0 if vparams.auto_f0 else f_in * 2.0 ** (vparams.transpose / 12.0)
         if pipe.error is not None:
             self.last_error, pipe.error = pipe.error, None
             self._enter_fallback()
