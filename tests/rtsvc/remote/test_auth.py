@@ -159,7 +159,7 @@ def test_tls_with_user_certificate(make_server, tmp_path):
     cert, key = _self_signed(tmp_path)
     server = make_server(ssl_context=auth.server_ssl_context(cert, key))
     assert server.url.startswith("wss://127.0.0.1:")
-    with RemoteClient(server.url, cafile=cert) as rc:
+    with RemoteClient(server.url, cafile=cert, timeout=30) as rc:  # TLS handshake on a loaded CI machine
         assert rc.request("ping") == {"pong": True}
     with pytest.raises(RtsvcError, match="cannot connect"):
         RemoteClient(server.url)  # not trusted without the certificate
