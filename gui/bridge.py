@@ -82,7 +82,9 @@ class ControllerBridge(QObject):
             self.error.emit(error_text(exc))
             return self.last_status
         engine_error = self.last_status.last_error
-        if engine_error and engine_error != self._shown_engine_error:
+        if engine_error is None:
+            self._shown_engine_error = None  # cleared by a good block: the same error may come back
+        elif engine_error != self._shown_engine_error:
             self.error.emit(engine_error)  # e.g. the worker hit an error while running
         self.status_changed.emit(self.last_status)
         current = self.controller.params

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from rtsvc.engine.layout import LATENCY_DEFINITIONS
 from rtsvc.engine.params import FALLBACK_MODES
-from rtsvc.params import F0_METHODS
+from rtsvc.params import BACKEND_NAMES, F0_METHODS
 
 #: Status line refresh rate (Hz).
 STATUS_RATE_HZ = 5.0
@@ -59,6 +60,8 @@ def collect_changes(args: argparse.Namespace) -> dict:
             changes[field] = getattr(args, attr)
     if getattr(args, "bypass", False):
         changes["bypass"] = True
+    if getattr(args, "deterministic", False):
+        changes["deterministic"] = True
     return changes
 
 
@@ -73,10 +76,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     add_engine_arguments(p)
     p.add_argument("--monitor", help="monitor device (hear yourself): index or name substring")
-    p.add_argument("-m", "--model", help="SoVITS model .pth (with -c); default: the built-in voice")
-    p.add_argument("-c", "--config", help="SoVITS config.json (with -m)")
     p.add_argument("-t", dest="transpose_short", metavar="SEMITONES", type=float, default=None, help="same as --transpose")
-    p.add_argument("--device", default="cpu", help="torch device for SoVITS models (cpu, cuda, ...)")
+    p.add_argument("--deterministic", action="store_true", help="no random draws (prior mean, zero phases)")
+    g = p.add_argument_group("SoVITS voice (default: the built-in voice)")
+    g.add_argument("-m", "--model", help="SoVITS model .pth (with -c)")
+    g.add_argument("-c", "--config", help="SoVITS config.json (with -m)")
+    g.add_argument("-e", "--encoder-path", metavar="PT", help="ContentVec/HuBERT weights (default: looked up in pretrain/)")
+    g.add_argument("--device", default="cpu", help="torch device for SoVITS models (cpu, cuda, ...)")
+    g.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
+                   help="inference backend: auto (onnxruntime when installed, else torch), torch or onnxruntime "
+                   "(default auto; the choice and why is shown at start and in status)")
+    g.add_argument("--threads", type=int, default=0, metavar="N", help="intra-op threads (default: library default)")
+    g.add_argument("--onnx", dest="onnx_path", metavar="MODEL.onnx",
+                   help="synthesizer exported by `rtsvc export-onnx` (onnxruntime backend; default: export at load)")
+    g.add_argument("-cm", "--cluster-model-path", metavar="PATH",
+                   help="kmeans_10000.pt, feature_and_index.pkl or an rtsvc .npz for --cluster-ratio "
+                   "(default with --cluster-ratio > 0: one of those names beside the model)")
+    g.add_argument("-fr", "--feature-retrieval", action="store_true",
+                   help="the file for --cluster-ratio is a feature-retrieval index, not a cluster model")
     p.add_argument("--bypass", action="store_true", help="pass the dry input through the same path (checks latency)")
     p.add_argument("--record", help="record the output to this .wav/.flac (finalized on stop)")
     p.add_argument("--preset", help="start from a saved preset (options given here override it)")
@@ -85,27 +102,77 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    from rtsvc.engine.controller import Controller
+def _cluster_path(args: argparse.Namespace, cluster_ratio: float) -> str | None:
+    """-cm, else (with --cluster-ratio > 0) a cluster model / index beside the model, else None."""
+    from rtsvc.cmd_render import DEFAULT_CLUSTER_NAMES, DEFAULT_INDEX_NAMES
+    from rtsvc.errors import ModelFileError
+
+    if args.cluster_model_path:
+        if not Path(args.cluster_model_path).is_file():  # before the slow model load
+            raise ModelFileError(f"{args.cluster_model_path}: cluster model / feature index not found.",
+                                 "give kmeans_10000.pt, feature_and_index.pkl or an rtsvc .npz with -cm.")
+        return args.cluster_model_path
+    if cluster_ratio <= 0:
+        return None
+    names = DEFAULT_INDEX_NAMES if args.feature_retrieval else DEFAULT_CLUSTER_NAMES
+    folder = Path(args.model).parent
+    for name in names:
+        if (folder / name).is_file():
+            return str(folder / name)
+    raise ModelFileError(f"--cluster-ratio {cluster_ratio:g} but no {' or '.join(names)} beside {args.model}.",
+                         "give the file with -cm, or use --cluster-ratio 0.")
+
+
+def voice_spec(args: argparse.Namespace, cluster_ratio: float):
+    """The :class:`VoiceSpec` the options name (None: the built-in voice)."""
+    from rtsvc.engine.voices import VoiceSpec
     from rtsvc.errors import ParameterError
 
     if bool(args.model) != bool(args.config):
         raise ParameterError("a SoVITS voice needs both -m MODEL.pth and -c CONFIG.json (or neither for the built-in voice).")
+    if not args.model:
+        given = [flag for flag, value in (("-e", args.encoder_path), ("--onnx", args.onnx_path),
+                                          ("-cm", args.cluster_model_path)) if value]
+        if given:
+            raise ParameterError(f"{', '.join(given)} given without -m: these options are for a SoVITS voice.",
+                                 "give the model with -m and -c, or leave them out for the built-in voice.")
+        return None
+    return VoiceSpec("sovits", args.model, args.config, device=args.device, encoder_path=args.encoder_path,
+                     cluster_path=_cluster_path(args, cluster_ratio),
+                     feature_retrieval=True if args.feature_retrieval else None, backend=args.backend,
+                     threads=args.threads, onnx_path=args.onnx_path)
+
+
+def describe_voice(voice: dict | None) -> str:
+    """The voice's name and, for SoVITS voices, the backend facts (one line)."""
+    if not voice:
+        return "?"
+    if "backend" not in voice:
+        return str(voice.get("name"))
+    return (f"{voice.get('name')} | backend {voice['backend']} on {voice.get('device')} ({voice.get('precision')}, "
+            f"threads {voice.get('threads')}; synthesizer: {voice.get('synthesizer_provider')}, encoder: "
+            f"{voice.get('encoder_provider')}; {voice.get('backend_reason')})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rtsvc.engine.controller import Controller
+
     if args.transpose_short is not None:
         args.transpose = args.transpose_short
     ctl = Controller()
     if args.preset:
         ctl.update(**ctl.presets.load(args.preset).to_dict())
     ctl.update(**collect_changes(args))
+    spec = voice_spec(args, ctl.params.cluster_ratio)
     if args.save_preset:
         print(f"saved preset {args.save_preset!r} to {ctl.save_preset(args.save_preset)}", file=sys.stderr)
-    if args.model:
-        ctl.load_voice((args.model, args.config), device=args.device).result()
+    if spec is not None:
+        ctl.load_voice(spec).result()
     try:
         ctl.start()
         st = ctl.status()
         lat = st.latency or {}
-        print(f"rtsvc live: {st.voice['name'] if st.voice else '?'} | {st.input_device} ({st.input_rate} Hz) -> "
+        print(f"rtsvc live: {describe_voice(st.voice)} | {st.input_device} ({st.input_rate} Hz) -> "
               f"{st.output_device} ({st.output_rate} Hz)" + (f" + monitor {st.monitor_device}" if st.monitor_device else ""),
               file=sys.stderr)
         print(f"latency: algorithmic {lat.get('algorithmic_ms', 0):.1f} ms (block {lat.get('block_ms', 0):.1f} + search "

@@ -16,10 +16,14 @@ Front ends (panel, websocket server, ``rtsvc render --streaming``) need only thi
 
 * parameters: :attr:`params` (frozen :class:`LiveParams`; ``params.to_dict()`` is JSON-able),
   :meth:`update` (returns the new params; ParameterError names the field);
-* voices: :meth:`load_voice` ("world" or a SoVITS (model, config) pair; returns a Future),
-  :attr:`voice` (``voice.describe()`` for display);
+* voices: :meth:`load_voice` ("world", a SoVITS (model, config) pair or a
+  :class:`~rtsvc.engine.voices.VoiceSpec` with backend/threads/encoder/cluster/ONNX files;
+  returns a Future), :attr:`voice` (``voice.describe()`` for display, also in status),
+  :attr:`voice_spec` (how the current voice was loaded: hand it to ``default_voice_loader``
+  to load the same voice again, e.g. for an offline render);
 * state: :meth:`status` -> :class:`EngineStatus` (``to_dict()`` JSON-able, ``line()`` one-line
-  text), :meth:`subscribe` (callback at ~10-20 Hz from a status thread; returns unsubscribe);
+  text; a latency preview while stopped; pitch in ``extra``), :meth:`subscribe` (callback at
+  ``rate_hz`` from a status thread, on a fixed schedule; returns unsubscribe);
 * devices: :meth:`devices` ({"host_apis": [...], "devices": [...]}); presets: save/load/list/
   delete/rename_preset; recording: start_recording/stop_recording; :meth:`measure_latency`;
 * offline streaming: ``drv = VirtualClockDriver(audio, rate); Controller(driver=drv, ...)``,
@@ -48,7 +52,7 @@ from rtsvc.engine.pipeline import Pipeline
 from rtsvc.engine.pitch_cache import F0Estimator, default_estimator
 from rtsvc.engine.recorder import Recorder
 from rtsvc.engine.ringbuffer import RingBuffer
-from rtsvc.engine.status import EngineStatus, build_status
+from rtsvc.engine.status import PUBLISH_POLL_SECONDS, EngineStatus, ErrorLog, build_status, next_due, stopped_preview
 from rtsvc.engine.voices import VoiceLoader, VoiceSpec, default_voice_loader, parse_voice_spec
 from rtsvc.engine.worker import Worker
 from rtsvc.errors import ParameterError, RtsvcError
@@ -93,7 +97,7 @@ class Controller:
         self._worker: Worker | None = None
         self._config: StreamConfig | None = None
         self._loading: Future | None = None
-        self._last_error: str | None = None
+        self._errors = ErrorLog()
         self._recording: Path | None = None
         self._subs: dict[int, tuple[Callable[[EngineStatus], None], float]] = {}
         self._sub_thread: threading.Thread | None = None
@@ -127,6 +131,7 @@ class Controller:
         callbacks = AudioCallbacks(RingBuffer(cap_in), RingBuffer(cap_out), monitor)
         worker = Worker(callbacks, Pipeline(voice, layout, self._estimator), params, period_in=config.period,
                         realtime=not self.driver.steps_worker)
+        worker.on_block = lambda: self._errors.observe(worker)  # worker thread, after every block
         self.driver.open(config, callbacks, worker.process_available)
         if not self.driver.steps_worker:
             worker.start_thread()
@@ -148,7 +153,7 @@ class Controller:
         self.driver.stop()
         worker.stop_thread()
         self.driver.close()
-        self._last_error = worker.last_error or self._last_error
+        self._errors.observe(worker)
         self._worker = None
 
     def stop(self) -> None:
@@ -209,7 +214,7 @@ class Controller:
                 self._install_voice(voice, vspec)
                 fut.set_result(voice)
             except BaseException as exc:  # reported through the future and status()
-                self._last_error = str(exc)
+                self._errors.record(str(exc), self._worker)
                 fut.set_exception(exc)
 
         threading.Thread(target=run, name="rtsvc-voice-loader", daemon=True).start()
@@ -232,21 +237,30 @@ class Controller:
     def voice(self) -> Voice | None:
         return self._voice
 
+    @property
+    def voice_spec(self) -> VoiceSpec | None:
+        """The spec the current voice was loaded from (before start: the one :meth:`start` will
+        load); None when the voice was handed to the constructor as an object."""
+        return self._voice_spec
+
     # -- devices, status --------------------------------------------------------------------
     def devices(self) -> dict:
         """{"host_apis": [...], "devices": [...]} as listed by the driver."""
         return self.driver.devices()
 
     def status(self) -> EngineStatus:
-        """A snapshot: running state, levels, latency breakdown, worker times, counters."""
+        """A snapshot: running state, levels, latency breakdown (a preview while stopped),
+        worker times, counters, errors, pitch."""
         with self._lock:
             worker, config = self._worker, self._config
             loading = self._loading is not None and not self._loading.done()
-            error = (worker.last_error if worker is not None else None) or self._last_error
-            latency = None
+            latency = preview = None
             if worker is not None:
+                self._errors.observe(worker)
                 latency = latency_breakdown(worker.pipeline.layout, self.driver.latency_in, self.driver.latency_out)
-            return build_status(worker, config, latency, self._voice, loading, error, self._recording)
+            else:
+                preview = stopped_preview(self._params, self._voice, self._voice_spec)
+            return build_status(worker, config, latency, self._voice, loading, self._errors, self._recording, preview)
 
     def subscribe(self, callback: Callable[[EngineStatus], None], rate_hz: float = 15.0) -> Callable[[], None]:
         """Call ``callback(status)`` about ``rate_hz`` times a second from a status thread.
@@ -272,20 +286,21 @@ class Controller:
 
     def _publish(self) -> None:
         due: dict[int, float] = {}
-        while not self._sub_stop.wait(0.01):
+        while not self._sub_stop.wait(PUBLISH_POLL_SECONDS):
             now = time.monotonic()
             subs = list(self._subs.items())
-            if not subs:
-                continue
+            for key in set(due) - {key for key, _ in subs}:
+                del due[key]
             snapshot = None
             for key, (cb, rate) in subs:
-                if now >= due.get(key, 0.0):
-                    due[key] = now + 1.0 / rate
-                    snapshot = snapshot or self.status()
-                    try:
-                        cb(snapshot)
-                    except Exception as exc:  # a subscriber must not stop the others
-                        self._last_error = f"status subscriber failed: {type(exc).__name__}: {exc}"
+                if key in due and now < due[key]:
+                    continue
+                due[key] = next_due(due.get(key), now, rate)
+                snapshot = snapshot or self.status()
+                try:
+                    cb(snapshot)
+                except Exception as exc:  # a subscriber must not stop the others
+                    self._errors.record(f"status subscriber failed: {type(exc).__name__}: {exc}", self._worker)
 
     def _stop_subscriptions_thread(self) -> None:
         if self._sub_thread is not None and not self._subs:

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rtsvc.engine.drivers import StreamConfig
-from rtsvc.engine.layout import LatencyBreakdown
+from rtsvc.engine.layout import LatencyBreakdown, latency_breakdown, make_layout
+from rtsvc.engine.params import LiveParams
 from rtsvc.engine.stats import SILENCE_DB
+from rtsvc.engine.voices import VoiceSpec
 from rtsvc.engine.worker import Worker
 from rtsvc.voice import Voice
+
+#: How often the controller's status thread checks whether a subscriber is due (seconds).
+PUBLISH_POLL_SECONDS = 0.01
 
 
 @dataclass
 class EngineStatus:
     """A plain snapshot (``to_dict()`` is JSON-able).
 
-    running: streams open. loading: a voice is being loaded. voice: Voice.describe() or None.
+    running: streams open. loading: a voice is being loaded. voice: Voice.describe() or None
+    (for SoVITS voices this includes the backend facts: backend, device, precision, provider,
+    threads, backend_reason, synthesizer_provider, encoder_provider).
     input_level_db / output_level_db: peak of the last block, dBFS.
     latency: LatencyBreakdown.to_dict() (ms, with definitions) or None when stopped.
+    latency_preview: while stopped, the latency terms (ms) the current parameters will give
+    with the loaded voice (or the built-in one), devices at ``sample_rate`` (else the voice
+    rate), device latency unknown (0); None while running or when the voice's rate is unknown.
     worker_ms_p50 / _p95 / _max: worker time per block over the last 512 blocks (ms).
     rtf: worker time p50 / block duration (below 1 keeps up).
     xruns: PortAudio over/underflow flags after priming (input + output + monitor callbacks).
@@ -28,6 +40,12 @@ class EngineStatus:
     blocks, voice_blocks: see rtsvc.engine.stats.WorkerCounters.
     queue_age_ms / queue_age_max_ms: input waiting when the last block started / at most. sola_offset_ms: last SOLA offset.
     callback_worst_ms: longest audio callback body. recording: path being recorded, or None.
+    last_error: the current problem (a failing voice or pitch estimator, a failed voice load, a
+    failing status subscriber); None again once a later block is converted by the voice.
+    error_count: errors met since the controller was made. last_error_time: Unix time of the
+    latest error (kept after last_error clears), or None.
+    extra: ``input_f0_hz`` / ``output_f0_hz``: the latest block's input pitch and output pitch
+    (after transpose), Hz, 0 = unvoiced or stopped (the panel's pitch plot).
     """
 
     running: bool = False
@@ -61,6 +79,9 @@ class EngineStatus:
     callback_worst_ms: float = 0.0
     recording: str | None = None
     last_error: str | None = None
+    error_count: int = 0
+    last_error_time: float | None = None
+    latency_preview: dict | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,7 +90,9 @@ class EngineStatus:
     def line(self) -> str:
         """One status line for a terminal."""
         if not self.running:
-            return "stopped" + (f" (error: {self.last_error})" if self.last_error else "")
+            preview = self.latency_preview or {}
+            text = f" (latency {preview['algorithmic_ms']:.0f} ms + device)" if "algorithmic_ms" in preview else ""
+            return "stopped" + text + (f" (error: {self.last_error})" if self.last_error else "")
         lat = self.latency or {}
         return (
             f"in {self.input_level_db:6.1f} dB | out {self.output_level_db:6.1f} dB | "
@@ -77,13 +100,85 @@ class EngineStatus:
             f"worker p50 {self.worker_ms_p50:.1f} p95 {self.worker_ms_p95:.1f} ms | RTF {self.rtf:.2f} | "
             f"xruns {self.xruns} late {self.late_blocks} dropped {self.dropped_blocks}"
             + (" | REC" if self.recording else "")
+            + (f" | error: {self.last_error}" if self.last_error else "")
         )
 
 
+class ErrorLog:
+    """The engine's errors: the current one, how many, when the last one was (thread-safe).
+
+    The controller calls :meth:`observe` after every block (worker thread) and from status():
+    it takes the worker's ``last_error`` (and resets it), and clears the current error once a
+    later block was converted by the voice (the worker's ``voice_blocks`` counter moved on).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.current: str | None = None
+        self.count = 0
+        self.last_time: float | None = None
+        self._worker: Worker | None = None
+        self._mark = 0  # the observed worker's voice_blocks when the current error happened
+
+    def record(self, text: str, worker: Worker | None = None) -> None:
+        """An error outside the blocks (voice load, subscriber), or one a worker reported."""
+        with self._lock:
+            self.current, self.count, self.last_time = text, self.count + 1, time.time()
+            if worker is not None and worker is self._worker:
+                self._mark = worker.counters.voice_blocks
+
+    def observe(self, worker: Worker) -> None:
+        """Take ``worker.last_error`` if set; else clear the current error if a voice block
+        succeeded since it was recorded."""
+        text = worker.last_error
+        if text is not None:
+            worker.last_error = None
+        with self._lock:
+            if worker is not self._worker:  # a new stream: its counters start at 0
+                self._worker, self._mark = worker, 0
+            if text is not None:
+                self.current, self.count, self.last_time = text, self.count + 1, time.time()
+                self._mark = worker.counters.voice_blocks
+            elif self.current is not None and worker.counters.voice_blocks > self._mark:
+                self.current = None
+
+
+def latency_preview(params: LiveParams, voice_rate: int, hop: int, needs_16k: bool) -> dict:
+    """Latency terms (ms, with definitions) of ``params`` for a voice of this rate and hop, both
+    devices at ``params.sample_rate`` (else the voice rate), device period and latency 0."""
+    device_rate = params.sample_rate or voice_rate
+    layout = make_layout(params, voice_rate, hop, device_rate, device_rate, 0, needs_16k)
+    return latency_breakdown(layout).to_dict()
+
+
+def stopped_preview(params: LiveParams, voice: Voice | None, spec: VoiceSpec | None) -> dict | None:
+    """:func:`latency_preview` for the loaded voice, or for the built-in voice when that is what
+    start() will load; None for a SoVITS voice not loaded yet (its rate is unknown)."""
+    if voice is not None:
+        return latency_preview(params, voice.sample_rate, voice.hop_length, voice.needs_16k)
+    if spec is not None and spec.kind == "world":
+        from rtsvc.world_voice import WORLD_HOP, WORLD_SAMPLE_RATE
+
+        return latency_preview(params, WORLD_SAMPLE_RATE, WORLD_HOP, False)
+    return None
+
+
+def next_due(due: float | None, now: float, rate_hz: float) -> float:
+    """When a status subscriber called at ``now`` is due next: on a fixed grid ``1 / rate_hz``
+    apart (polling lateness does not add up, so the rate is exact), never in the past (a stalled
+    thread skips missed pushes instead of bursting). ``due`` None: after the first push."""
+    period = 1.0 / rate_hz
+    return now + period if due is None else max(due + period, now)
+
+
 def build_status(worker: Worker | None, config: StreamConfig | None, latency: LatencyBreakdown | None,
-                 voice: Voice | None, loading: bool, error: str | None, recording: Path | None) -> EngineStatus:
+                 voice: Voice | None, loading: bool, errors: ErrorLog, recording: Path | None,
+                 preview: dict | None = None) -> EngineStatus:
     st = EngineStatus(running=worker is not None, loading=loading, voice=voice.describe() if voice else None,
-                      last_error=error, recording=str(recording) if recording else None)
+                      last_error=errors.current, error_count=errors.count, last_error_time=errors.last_time,
+                      recording=str(recording) if recording else None, latency_preview=preview)
+    st.extra["input_f0_hz"] = float(getattr(worker, "last_input_f0_hz", 0.0) or 0.0) if worker is not None else 0.0
+    st.extra["output_f0_hz"] = float(getattr(worker, "last_output_f0_hz", 0.0) or 0.0) if worker is not None else 0.0
     if worker is None or config is None:
         return st
     cb, c = worker.cb, worker.counters

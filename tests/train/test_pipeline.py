@@ -81,6 +81,24 @@ def test_checkpoints_load_strictly_and_render(trained):
     assert wav.shape == (1, 1, 40 * 512) and torch.isfinite(wav).all() and float(wav.abs().max()) > 0
 
 
+def test_trained_voice_renders_with_rtsvc_render(trained, fixtures_dir, tmp_path, capsys):
+    """The newest checkpoint goes through the user's path: `rtsvc render -m G -c config`."""
+    import soundfile as sf
+    from tiny_voice import make_tiny_encoder
+
+    from rtsvc.cli import main
+
+    ws, _, _ = trained
+    encoder = make_tiny_encoder(tmp_path / "pretrain", fixtures_dir)  # a 256-dim vec256l9 file
+    clip = sorted((ws.dataset / "tenor_1efcf888").glob("*.wav"))[0]
+    out = tmp_path / "rendered.wav"
+    rc = main(["render", str(clip), "-o", str(out), "-m", str(ws.model_dir / "G_6.pth"),
+               "-c", str(ws.model_dir / "config.json"), "-e", str(encoder), "-s", "tenor_1efcf888", "-t", "3"])
+    assert rc == 0, capsys.readouterr().err
+    y, sr = sf.read(out)
+    assert sr == 44100 and abs(len(y) - sf.info(clip).frames) <= 512 and np.all(np.isfinite(y))
+
+
 def test_resume_continues_from_saved_step(trained):
     ws, config, _ = trained
     res = fit(FitOptions(config, ws.model_dir, max_steps=STEPS + 1, discriminator_divisor=DIVISOR, tensorboard=False, log=lambda s: None))
