@@ -5,9 +5,17 @@ speech-like test signal (so worker times are measured without a sound card), the
 block whose p95 worker time fits in the block is re-run on the wall clock to confirm that it
 produces no late blocks. Prints a table; asserts nothing.
 
-    python benchmarks/live.py                        # built-in voice, dio and fcpe pitch
-    python benchmarks/live.py --blocks 20 50 --f0 dio
+    python benchmarks/live.py                        # built-in voice (dio, fcpe) + full-size SoVITS rows
+    python benchmarks/live.py --voices world --blocks 20 50 --f0 dio
+    python benchmarks/live.py --voices sovits --sovits-blocks 100 200 --threads 2
     python benchmarks/live.py -m model.pth -c config.json --device cuda
+
+SoVITS rows (``--voices sovits``): a full-size random-weight so-vits-svc 4.1 voice (template
+sizes: hidden 192, filter 768, 6 layers, upsampling 8-8-2-2-2 from 512 channels, ssl_dim 768,
+loudness embedding, 44.1 kHz / hop 512), a full-size ContentVec-shaped encoder (vec768l12) and a
+full-size FCPE network, built by benchmarks/onnx.py and fullsize.py; once with every network in torch
+and once in ONNX Runtime (FCPE's mel front end stays torch in both), side by side per block size.
+The random FCPE gives random pitch: this measures speed only.
 
 Columns: worker p50/p95/max (ms per block), RTF (p50 / block), algorithmic latency (ms) with a
 10 ms processing allowance, and the split of one block's time into pitch estimation and the
@@ -19,17 +27,27 @@ callback's worst-case time (Python callback body).
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
+# Run as a script, this file's folder is sys.path[0] and benchmarks/onnx.py would shadow the
+# `onnx` package that the ONNX exporter imports; drop the folder from the path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
 
-from rtsvc.engine.controller import Controller
-from rtsvc.engine.drivers import VirtualClockDriver
-from rtsvc.engine.params import LiveParams
-from rtsvc.engine.voices import default_voice_loader, parse_voice_spec
+import numpy as np  # noqa: E402
+
+from rtsvc.engine.controller import Controller  # noqa: E402
+from rtsvc.engine.drivers import VirtualClockDriver  # noqa: E402
+from rtsvc.engine.params import LiveParams  # noqa: E402
+from rtsvc.engine.voices import default_voice_loader, parse_voice_spec  # noqa: E402
 
 DEVICE_RATE = 48000
 DEFAULT_BLOCKS_MS = (10, 20, 50, 100, 200, 500)
+SOVITS_BLOCKS_MS = (100, 200, 300, 400, 500)
 WARMUP_SECONDS = 1.0
 
 
@@ -40,12 +58,12 @@ def test_signal(rate: int, seconds: float) -> np.ndarray:
     return (env * sum(0.2 / k * np.sin(k * ph) for k in range(1, 9))).astype(np.float32)
 
 
-def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill_ms: float):
+def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill_ms: float, estimator=None):
     x = test_signal(DEVICE_RATE, seconds)
     drv = VirtualClockDriver(x, DEVICE_RATE, realtime=realtime, tail_seconds=0.2)
     params = LiveParams(threshold_db=-120.0, f0_method=f0, transpose=4.0, block_ms=block_ms,
                         extra_context_ms=max(30.0, min(100.0, block_ms)), prefill_ms=prefill_ms)
-    ctl = Controller(driver=drv, params=params, voice=voice)
+    ctl = Controller(driver=drv, params=params, voice=voice, estimator=estimator)
     ctl.start()
     warm = None
     if realtime:
@@ -85,46 +103,152 @@ def split_times(voice, f0: str, block_ms: float) -> tuple[float, float]:
     return 1000 * float(np.median(p_times)), 1000 * float(np.median(v_times))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--blocks", type=float, nargs="+", default=list(DEFAULT_BLOCKS_MS), help="block sizes, ms")
-    ap.add_argument("--f0", nargs="+", default=["dio", "fcpe"], help="pitch estimators to try")
-    ap.add_argument("--seconds", type=float, default=4.0, help="test signal length, s")
-    ap.add_argument("-m", "--model", help="SoVITS model .pth (with -c) instead of the built-in voice")
-    ap.add_argument("-c", "--config")
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
-    spec = parse_voice_spec((args.model, args.config) if args.model else "world", args.device)
-    voice = default_voice_loader(spec)
+def wall_clock_check(voice, f0: str, results, seconds: float, estimator=None, label: str = ""):
+    """Re-run, smallest block first, the blocks whose stepped p95 fits in the block on the wall
+    clock with a processing allowance of 1.25 x the worst stepped worker time (a user's prefill);
+    returns the smallest block (ms) with no late and no dropped blocks after the warm-up, or None."""
+    for block, st in results:
+        if st.worker_ms_p95 >= st.latency["block_ms"]:
+            continue
+        allowance = max(5.0, 1.25 * st.worker_ms_max)
+        rt = run(voice, f0, block, seconds, realtime=True, prefill_ms=allowance, estimator=estimator)
+        ok = rt.late_blocks == 0 and rt.dropped_blocks == 0
+        print(f"{label}wall clock at {rt.latency['block_ms']:.1f} ms block, prefill {allowance:.0f} ms: late {rt.late_blocks}, "
+              f"dropped {rt.dropped_blocks}, algorithmic latency {rt.latency['algorithmic_ms']:.1f} ms, "
+              f"callback worst {rt.callback_worst_ms:.3f} ms -> {'sustained' if ok else 'NOT sustained'}", flush=True)
+        if ok:
+            return rt.latency["block_ms"]
+    return None
+
+
+def bench_voice(voice, f0_methods, blocks, seconds: float) -> None:
+    """The built-in voice (or a -m/-c model): one table per pitch estimator."""
     print(f"voice {voice.name} ({type(voice).__name__}, {voice.sample_rate} Hz, hop {voice.hop_length}); "
           f"device rate {DEVICE_RATE} Hz")
-    for f0 in args.f0:
+    for f0 in f0_methods:
         print(f"\n== f0 method {f0}")
         print(f"{'block':>7} {'p50':>8} {'p95':>8} {'max':>8} {'RTF':>6} {'algo ms':>8} {'pitch':>6} {'voice':>6}")
         results = []
-        for block in sorted(args.blocks):
+        for block in sorted(blocks):
             t0 = time.perf_counter()
-            st = run(voice, f0, block, args.seconds, realtime=False, prefill_ms=10.0)
+            st = run(voice, f0, block, seconds, realtime=False, prefill_ms=10.0)
             lat = st.latency["algorithmic_ms"]
             results.append((block, st))
             pitch_ms, voice_ms = split_times(voice, f0, block)
             print(f"{st.latency['block_ms']:7.1f} {st.worker_ms_p50:8.1f} {st.worker_ms_p95:8.1f} {st.worker_ms_max:8.1f} "
                   f"{st.rtf:6.2f} {lat:8.1f} {pitch_ms:6.1f} {voice_ms:6.1f}   ({time.perf_counter() - t0:.1f} s)", flush=True)
-        for block, st in results:
-            if st.worker_ms_p95 >= st.latency["block_ms"]:
-                continue
-            # wall-clock check: allowance = 1.25 x the worst stepped worker time (a user's prefill)
-            allowance = max(5.0, 1.25 * st.worker_ms_max)
-            rt = run(voice, f0, block, args.seconds, realtime=True, prefill_ms=allowance)
-            ok = rt.late_blocks == 0 and rt.dropped_blocks == 0
-            print(f"wall clock at {rt.latency['block_ms']:.1f} ms block, prefill {allowance:.0f} ms: late {rt.late_blocks}, "
-                  f"dropped {rt.dropped_blocks}, algorithmic latency {rt.latency['algorithmic_ms']:.1f} ms, "
-                  f"callback worst {rt.callback_worst_ms:.3f} ms -> {'sustained' if ok else 'NOT sustained'}", flush=True)
-            if ok:
-                print(f"smallest sustainable block with {f0}: {rt.latency['block_ms']:.1f} ms")
-                break
-        else:
-            print(f"no block size tried is sustainable with {f0} on this machine")
+        smallest = wall_clock_check(voice, f0, results, seconds)
+        print(f"smallest sustainable block with {f0}: {smallest:.1f} ms" if smallest is not None
+              else f"no block size tried is sustainable with {f0} on this machine")
+
+
+# -- full-size SoVITS rows -------------------------------------------------------------------
+def benchmark_module(name: str):
+    """benchmarks/<name>.py, imported by path (the builders of the full-size networks live in
+    fullsize.py and onnx.py)."""
+    module_name = f"rtsvc_bench_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, _HERE / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+def fcpe_estimator(f0_of_16k):
+    """An engine pitch estimator from ``f0_of_16k``: (1, n16) float32 tensor at 16 kHz -> f0 at
+    10 ms frames; stretched onto the voice's frame grid by nearest neighbour (as rtsvc.pitch)."""
+    import torch
+
+    from rtsvc.audio_io import resample
+
+    def estimate(audio, sample_rate, hop, method, threshold):
+        frames = len(audio) // hop
+        x16 = torch.from_numpy(np.ascontiguousarray(resample(audio, sample_rate, 16000), dtype=np.float32))[None]
+        f0 = torch.as_tensor(f0_of_16k(x16)).reshape(1, 1, -1).float()
+        return torch.nn.functional.interpolate(f0, size=frames, mode="nearest").reshape(-1).numpy()
+
+    return estimate
+
+
+def full_size_sovits_voices(threads: int, layout: Path):
+    """{"torch": (voice, estimator), "onnxruntime": (voice, estimator)} of one random-weight
+    full-size 4.1 model (benchmarks/onnx.py builds the networks, fullsize.py gives the config),
+    its encoder and FCPE."""
+    from rtsvc.backends import apply_backend, choose_backend
+    from rtsvc.sovits_config import parse_sovits_config
+    from rtsvc.sovits_voice import SovitsVoice
+
+    bench = benchmark_module("onnx")
+    synth, encoder, fcpe = bench.full_size_synthesizer(), bench.full_size_encoder(layout), bench.full_size_fcpe()
+    config = parse_sovits_config(benchmark_module("fullsize").full_size_config(), where="full-size benchmark config")
+    voices = {}
+    for name in ("torch", "onnxruntime"):
+        choice = choose_backend(name, threads=threads)
+        model, enc = apply_backend(synth, encoder, choice, speakers=tuple(config.speakers),
+                                   speech_encoder=config.speech_encoder, unit_interpolate_mode=config.data.unit_interpolate_mode)
+        pitch = (lambda x16: fcpe(x16, 0.05)) if name == "torch" else bench.OrtFcpeNetwork(fcpe, choice)
+        voice = SovitsVoice(model, config, enc, name=f"full-size 4.1 random ({name})", backend=choice)
+        voices[name] = (voice, fcpe_estimator(pitch))
+    return voices
+
+
+def bench_sovits(blocks, seconds: float, threads: int, layout: Path) -> None:
+    import torch
+
+    t0 = time.perf_counter()
+    voices = full_size_sovits_voices(threads, layout)
+    print(f"\n== full-size SoVITS 4.1 (random weights) + ContentVec-shaped encoder + FCPE, torch vs onnxruntime "
+          f"(torch {torch.__version__}, {torch.get_num_threads()} threads; built in {time.perf_counter() - t0:.0f} s); "
+          f"device rate {DEVICE_RATE} Hz, 44.1 kHz / hop 512, left context 100 ms, prefill 10 ms")
+    for name, (voice, _) in voices.items():
+        facts = voice.describe()
+        print(f"  {name}: synthesizer {facts['synthesizer_provider']}, encoder {facts['encoder_provider']}, "
+              f"threads {facts['threads']}")
+    head = f"{'block':>7} {'algo ms':>8} | {'torch p50':>9} {'p95':>7} {'max':>7} {'RTF':>5} | {'ORT p50':>8} {'p95':>7} {'max':>7} {'RTF':>5}"
+    print(head + "\n" + "-" * len(head))
+    results: dict[str, list] = {name: [] for name in voices}
+    for block in sorted(blocks):
+        row = []
+        for name, (voice, estimator) in voices.items():
+            st = run(voice, "fcpe", block, seconds, realtime=False, prefill_ms=10.0, estimator=estimator)
+            results[name].append((block, st))
+            row.append(f"{st.worker_ms_p50:9.0f} {st.worker_ms_p95:7.0f} {st.worker_ms_max:7.0f} {st.rtf:5.2f}")
+        st = results["torch"][-1][1]
+        print(f"{st.latency['block_ms']:7.1f} {st.latency['algorithmic_ms']:8.1f} | {row[0]} | {row[1]}", flush=True)
+    for name, (voice, estimator) in voices.items():
+        smallest = wall_clock_check(voice, "fcpe", results[name], seconds, estimator, label=f"{name}: ")
+        print(f"{name}: smallest block without late blocks: {smallest:.1f} ms" if smallest is not None
+              else f"{name}: no block size tried runs without late blocks on this machine", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--voices", nargs="+", choices=("world", "sovits"), default=["world", "sovits"],
+                    help="which rows: the built-in voice (or -m/-c) and/or the full-size SoVITS voice")
+    ap.add_argument("--blocks", type=float, nargs="+", default=list(DEFAULT_BLOCKS_MS), help="block sizes, ms")
+    ap.add_argument("--sovits-blocks", type=float, nargs="+", default=list(SOVITS_BLOCKS_MS),
+                    help="block sizes for the full-size SoVITS rows, ms")
+    ap.add_argument("--f0", nargs="+", default=["dio", "fcpe"], help="pitch estimators to try (built-in voice rows)")
+    ap.add_argument("--seconds", type=float, default=4.0, help="test signal length, s")
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads of the SoVITS rows (0 = default)")
+    ap.add_argument("--layout", type=Path, default=None, help="contentvec layout_base.json (default: shared fixtures)")
+    ap.add_argument("-m", "--model", help="SoVITS model .pth (with -c) instead of the built-in voice")
+    ap.add_argument("-c", "--config")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    load = os.getloadavg()
+    print(f"CPU: {os.cpu_count()} cores; load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if "world" in args.voices:
+        spec = parse_voice_spec((args.model, args.config) if args.model else "world", args.device)
+        bench_voice(default_voice_loader(spec), args.f0, args.blocks, args.seconds)
+    if "sovits" in args.voices:
+        root = os.environ.get("RTSVC_FIXTURES")
+        base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+        bench_sovits(args.sovits_blocks, args.seconds, args.threads, args.layout or base / "contentvec" / "layout_base.json")
+    load = os.getloadavg()
+    print(f"load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (on {os.cpu_count()} cores; above "
+          f"{os.cpu_count()} means other processes competed for the CPU)")
 
 
 if __name__ == "__main__":

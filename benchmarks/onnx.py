@@ -32,48 +32,34 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
 
-import numpy as np
 import torch
 
 from rtsvc.backends import OrtContentEncoder, OrtSynthesizer, choose_backend, make_session
-from rtsvc.checkpoint import build_synthesizer
 from rtsvc.encoders import SPEECH_ENCODERS, TorchContentEncoder
-from rtsvc.sovits_config import parse_sovits_config
 
 SAMPLE_RATE = 44100
 HOP = 512
 ENCODER_RATE = 16000
 SOLA_MS = 8.0
 
-FULL_SIZE_MODEL = {
-    "inter_channels": 192, "hidden_channels": 192, "filter_channels": 768, "n_heads": 2, "n_layers": 6,
-    "kernel_size": 3, "p_dropout": 0.1, "resblock": "1", "resblock_kernel_sizes": [3, 7, 11],
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]], "upsample_rates": [8, 8, 2, 2, 2],
-    "upsample_initial_channel": 512, "upsample_kernel_sizes": [16, 16, 4, 4, 4], "n_layers_q": 3,
-    "n_layers_trans_flow": 3, "n_flow_layer": 4, "use_spectral_norm": False, "gin_channels": 768, "ssl_dim": 768,
-    "n_speakers": 1, "vocoder_name": "nsf-hifigan", "speech_encoder": "vec768l12", "speaker_embedding": False,
-    "vol_embedding": True, "use_depthwise_conv": False, "flow_share_parameter": False,
-    "use_automatic_f0_prediction": True, "use_transformer_flow": False,
-}
+def _fullsize():
+    spec = importlib.util.spec_from_file_location("rtsvc_bench_fullsize", _HERE / "fullsize.py")
+    module = sys.modules.get(spec.name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return module
 
 
 def full_size_synthesizer():
-    data = {"training_files": "t", "validation_files": "v", "max_wav_value": 32768.0, "sampling_rate": SAMPLE_RATE,
-            "filter_length": 2048, "hop_length": HOP, "win_length": 2048, "n_mel_channels": 80, "mel_fmin": 0.0,
-            "mel_fmax": 22050, "unit_interpolate_mode": "nearest"}
-    cfg = parse_sovits_config({"train": {}, "data": data, "model": dict(FULL_SIZE_MODEL), "spk": {"a": 0}},
-                              where="benchmark")
-    torch.manual_seed(0)
-    model = build_synthesizer(cfg)
-    model.enc_q = None
-    return model.prepare_for_inference("cpu")
+    """Template-size 4.1 synthesizer (benchmarks/fullsize.py), ready for CPU inference."""
+    fullsize = _fullsize()
+    return fullsize.inference_synthesizer(fullsize.build_full_size_synthesizer(seed=0), "cpu")
 
 
 def full_size_encoder(layout: Path) -> TorchContentEncoder:
-    spec = importlib.util.spec_from_file_location("bench_encoder", Path(__file__).with_name("encoder.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return TorchContentEncoder(SPEECH_ENCODERS["vec768l12"], module.build_model(layout), "cpu", layout)
+    return TorchContentEncoder(SPEECH_ENCODERS["vec768l12"], _fullsize().build_full_size_encoder(layout), "cpu", layout)
 
 
 def full_size_fcpe():

@@ -2,14 +2,31 @@
 all losses, both AdamW updates) for the tiny and the default config, on CPU and, when present,
 on CUDA with AMP. Synthetic batches (no dataset needed). Prints figures; asserts nothing.
 
-    python benchmarks/train.py [--steps 3] [--batch 2] [--frames 100]
+The discriminator is so-vits-svc's own (MultiPeriodDiscriminator, divisor 1: a scale
+discriminator plus periods 2, 3, 5, 7, 11). Each (size, device, amp) case runs in a fresh child
+process, so its peak RSS is its own and no case warms caches for the next; after one warm-up
+step, each timed step is measured alone and steps/s is 1 / median step time (robust to other
+processes taking the CPU for a while). ``default`` is so-vits-svc's template size (52 M
+generator parameters at ssl_dim 768); the discriminator (about 47 M) dominates a CPU step at
+both sizes, which is why tiny is only a few times faster.
+
+    python benchmarks/train.py [--steps 3] [--batch 2] [--frames 100] [--sizes tiny,default]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+# Run as a script, this folder would be sys.path[0] and its onnx.py would shadow the `onnx` package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
 
 import torch
 from torch.nn import functional as F
@@ -22,11 +39,14 @@ from rtsvc.train.generator import generator_forward, slice_frames
 from rtsvc.train.losses import discriminator_loss, feature_matching_loss, generator_adversarial_loss, kl_loss
 from rtsvc.train.mel import mel_spectrogram, spec_to_mel
 
+#: 1 = so-vits-svc's discriminator widths (its D_*.pth files interchange with rtsvc's).
+DISCRIMINATOR_DIVISOR = 1
+
 
 def bench(size: str, device: str, amp: bool, steps: int, batch: int, frames: int) -> str:
     cfg = parse_sovits_config(build_config(["a", "b"], ConfigOptions(size=size, vol_embedding=True), "t", "v"))
     dev = torch.device(device)
-    gen, disc = build_synthesizer(cfg).to(dev).train(), MultiPeriodDiscriminator().to(dev).train()
+    gen, disc = build_synthesizer(cfg).to(dev).train(), MultiPeriodDiscriminator(divisor=DISCRIMINATOR_DIVISOR).to(dev).train()
     opt_g = torch.optim.AdamW(gen.parameters(), 1e-4, betas=(0.8, 0.99), eps=1e-9)
     opt_d = torch.optim.AdamW(disc.parameters(), 1e-4, betas=(0.8, 0.99), eps=1e-9)
     hop, seg = cfg.data.hop_length, cfg.train.segment_size // cfg.data.hop_length
@@ -67,17 +87,22 @@ def bench(size: str, device: str, amp: bool, steps: int, batch: int, frames: int
     step()  # warm-up
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    times = []
     for _ in range(steps):
+        t0 = time.perf_counter()
         step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
     if dev.type == "cuda":
-        torch.cuda.synchronize()
         peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB GPU"
     else:
         peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB process RSS"
-    rate = steps / (time.perf_counter() - t0)
+    median = statistics.median(times)
     n_g = sum(p.numel() for p in gen.parameters()) / 1e6
-    return f"{size:8s} {device:5s} amp={str(amp):5s} batch {batch} x {frames} frames: {rate:.3f} steps/s, peak {peak} (G {n_g:.2f} M params)"
+    n_d = sum(p.numel() for p in disc.parameters()) / 1e6
+    return (f"{size:8s} {device:5s} amp={str(amp):5s} batch {batch} x {frames} frames: {1 / median:.3f} steps/s "
+            f"(median step {median:.2f} s, best {min(times):.2f} s), peak {peak} (G {n_g:.2f} M, D {n_d:.2f} M params)")
 
 
 def main() -> None:
@@ -86,13 +111,29 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--sizes", default="tiny,default")
+    ap.add_argument("--case", default=None, help=argparse.SUPPRESS)  # size,device,amp: run one case here
     args = ap.parse_args()
+    if args.case is not None:
+        size, device, amp = args.case.split(",")
+        print(bench(size, device, amp == "True", args.steps, args.batch, args.frames), flush=True)
+        return
     runs = [("cpu", False)] + ([("cuda", False), ("cuda", True)] if torch.cuda.is_available() else [])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
-          + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"))
+    load = os.getloadavg()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads on {os.cpu_count()} cores"
+          + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU")
+          + f"; discriminator divisor {DISCRIMINATOR_DIVISOR}; parent max RSS (children's RSS floor) "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+          flush=True)
     for size in args.sizes.split(","):
         for device, amp in runs:
-            print(bench(size, device, amp, args.steps, args.batch, args.frames), flush=True)
+            command = [sys.executable, str(Path(__file__).resolve()), "--case", f"{size},{device},{amp}",
+                       "--steps", str(args.steps), "--batch", str(args.batch), "--frames", str(args.frames)]
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            print(proc.stdout.strip() if proc.returncode == 0 else f"{size} {device} amp={amp}: failed ({tail})", flush=True)
+    load = os.getloadavg()
+    print(f"load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (above {os.cpu_count()} means other "
+          f"processes competed for the CPU)")
 
 
 if __name__ == "__main__":
