@@ -9,7 +9,8 @@ from pathlib import Path
 
 from rtsvc.engine.layout import LATENCY_DEFINITIONS
 from rtsvc.engine.params import FALLBACK_MODES
-from rtsvc.params import BACKEND_NAMES, F0_METHODS
+from rtsvc.cli_options import add_backend_options
+from rtsvc.params import F0_METHODS
 
 #: Status line refresh rate (Hz).
 STATUS_RATE_HZ = 5.0
@@ -21,7 +22,7 @@ PARAM_OPTIONS = (
     ("--speaker", "speaker", str, "speaker name or id (multi-speaker models)"),
     ("--cluster-ratio", "cluster_ratio", float, "mix ratio of cluster/retrieval features (0..1)"),
     ("--noise-scale", "noise_scale", float, "SoVITS noise scale (0..2)"),
-    ("--f0-method", "f0_method", str, f"pitch estimator: {', '.join(F0_METHODS)}"),
+    ("--f0-method", "f0_method", str, f"pitch estimator: {', '.join(F0_METHODS)} (rmvpe needs pretrain/rmvpe.pt, pm the pm extra; crepe is not available yet)"),
     ("--threshold-db", "threshold_db", float, "noise gate threshold, dBFS block RMS (-120 = off)"),
     ("--gate-hold-ms", "gate_hold_ms", float, "gate stays open this long after the last loud block"),
     ("--input-gain-db", "input_gain_db", float, "input gain (-60..24 dB)"),
@@ -83,12 +84,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g.add_argument("-c", "--config", help="SoVITS config.json (with -m)")
     g.add_argument("-e", "--encoder-path", metavar="PT", help="ContentVec/HuBERT weights (default: looked up in pretrain/)")
     g.add_argument("--device", default="cpu", help="torch device for SoVITS models (cpu, cuda, ...)")
-    g.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
-                   help="inference backend: auto (onnxruntime when installed, else torch), torch or onnxruntime "
-                   "(default auto; the choice and why is shown at start and in status)")
-    g.add_argument("--threads", type=int, default=0, metavar="N", help="intra-op threads (default: library default)")
-    g.add_argument("--onnx", dest="onnx_path", metavar="MODEL.onnx",
-                   help="synthesizer exported by `rtsvc export-onnx` (onnxruntime backend; default: export at load)")
+    add_backend_options(g)
     g.add_argument("-cm", "--cluster-model-path", metavar="PATH",
                    help="kmeans_10000.pt, feature_and_index.pkl or an rtsvc .npz for --cluster-ratio "
                    "(default with --cluster-ratio > 0: one of those names beside the model)")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from rtsvc.errors import ModelFileError, RtsvcError
 from rtsvc.mixing import MIX_MODES, load_mix_track, parse_static_mix, resolve_speaker
-from rtsvc.params import BACKEND_NAMES, F0_METHODS, VoiceParams
+from rtsvc.cli_options import add_backend_options
+from rtsvc.params import F0_METHODS, VoiceParams
 from rtsvc.progress import ProgressBar, summary_table
 from rtsvc.render import collect_inputs, plan_outputs, render_file
 from rtsvc.render_core import RenderOptions
@@ -48,18 +49,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("-e", "--encoder-path", metavar="PT", help="ContentVec/HuBERT weights (default: looked up in pretrain/)")
     g.add_argument("-s", "--speaker", metavar="NAME|ID", help="target speaker by name or id (default: the first)")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    g.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
-                   help="inference backend for SoVITS voices: auto (onnxruntime when installed, else torch), "
-                   "torch or onnxruntime (default auto)")
-    g.add_argument("--threads", type=int, default=0, metavar="N", help="intra-op threads (default: library default)")
-    g.add_argument("--onnx", dest="onnx_path", metavar="MODEL.onnx",
-                   help="synthesizer exported by `rtsvc export-onnx` (onnxruntime backend; default: export at load)")
+    add_backend_options(g)
     g = p.add_argument_group("pitch")
     g.add_argument("-t", "--transpose", type=float, default=0.0, metavar="SEMITONES",
                    help="pitch shift in semitones, like so-vits-svc's -t (default 0)")
     g.add_argument("--formant", type=float, default=0.0, metavar="SHIFT",
                    help="formant shift in semitones for the built-in voice: >0 brighter/smaller, <0 darker (default 0)")
-    g.add_argument("-f0p", "--f0-method", choices=F0_METHODS, default="fcpe", help="f0 predictor (default fcpe)")
+    g.add_argument("-f0p", "--f0-method", choices=F0_METHODS, default="fcpe", help="f0 predictor (default fcpe; rmvpe needs pretrain/rmvpe.pt, pm the pm extra; crepe is not available yet)")
     g.add_argument("-ft", "--f0-filter-threshold", type=float, default=0.05, metavar="T",
                    help="voicing threshold of the f0 predictor, 0-1 (FCPE/crepe; default 0.05)")
     g.add_argument("-a", "--auto-predict-f0", action="store_true",
