@@ -105,3 +105,18 @@ def test_bad_preset_name_is_a_message(window, qtbot):
     window.presets_panel.name.setText("../escape")
     qtbot.mouseClick(window.presets_panel.save, Qt.MouseButton.LeftButton)
     assert window.banner.isVisible() and "not allowed" in window.banner.text.text()
+
+
+def test_real_sovits_folder_loads_through_the_panel(window, controller, qtbot, tmp_path: Path, monkeypatch,
+                                                    fixtures_dir):
+    """A real (tiny, random-weight) so-vits-svc folder through rtsvc's own loader, encoder from
+    RTSVC_PRETRAIN: the panel shows it, lists its speakers and the engine holds a SoVITS voice."""
+    from tiny_voice import make_tiny_voice
+
+    model, config, pretrain = make_tiny_voice(tmp_path, fixtures_dir, n_speakers=2)
+    monkeypatch.setenv("RTSVC_PRETRAIN", str(pretrain))
+    load_and_wait(window, qtbot, str(model.parent))
+    assert not window.banner.isVisible(), window.banner.text.text()
+    assert type(controller.voice).__name__ == "SovitsVoice"
+    vp = window.voice_panel
+    assert [vp.speaker.itemText(i) for i in range(vp.speaker.count())] == ["speaker0", "speaker1"]

@@ -1,5 +1,6 @@
 """End to end on a tiny synthesized two-speaker dataset: prepare -> config -> features -> fit ->
-resume -> SIGKILL -> cluster -> index -> compress, with a tiny model and a narrow discriminator."""
+resume -> SIGKILL -> cluster -> index -> compress, with a tiny generator and so-vits-svc's own
+discriminator."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ from rtsvc.train.pipeline import Workspace, run_features
 from rtsvc.train.prepare import prepare_dataset
 from tiny_data import projected_encoder, write_dataset_raw
 
-STEPS = 6
-DIVISOR = 8
+STEPS = 24  # a few dozen steps of the tiny model (narrow discriminator: see DIVISOR)
+EVAL = 6
+DIVISOR = 1  # so-vits-svc's own discriminator (46.7 M parameters)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def trained(tmp_path_factory, fixtures_dir):
     prepare_dataset(ws.raw, ws.dataset, log=lambda s: None)
     config = write_config(ws.dataset, ws.root, ConfigOptions(
         speech_encoder="vec256l9", vol_embedding=True, size="tiny", batch_size=2, learning_rate=2e-3, log_interval=1,
-        eval_interval=3, keep_ckpts=2, segment_size=4096, val_per_speaker=1))
+        eval_interval=EVAL, keep_ckpts=2, segment_size=4096, val_per_speaker=1))
     encoder = functools.partial(projected_encoder, str(fixtures_dir / "contentvec" / "contentvec_tiny_legacy_like.pt"))
     failures = run_features(config, "dio", 0.05, 1, "cpu", None, encoder_factory=encoder, log=lambda s: None)
     assert failures == {}
@@ -65,13 +67,18 @@ def test_fit_losses_finite_and_mel_falls(trained):
     assert np.mean(mel[half:]) < np.mean(mel[:half]), mel
 
 
-def test_checkpoints_load_strictly_and_render(trained):
+def test_checkpoints_load_strictly_and_render(trained, fixtures_dir):
     ws, config, _ = trained
-    assert [p.step for p in ckpt.list_pairs(ws.model_dir)] == [3, 6]  # keep_ckpts 2
-    model, cfg, info = load_sovits(ws.model_dir / "G_6.pth", ws.model_dir / "config.json")
+    assert [p.step for p in ckpt.list_pairs(ws.model_dir)] == [STEPS - EVAL, STEPS]  # keep_ckpts 2
+    model, cfg, info = load_sovits(ws.model_dir / f"G_{STEPS}.pth", ws.model_dir / "config.json")
     assert info.kind == "full" and cfg.speakers == ("alto", "tenor_1efcf888")
-    data = torch.load(ws.model_dir / "G_6.pth", weights_only=True)
+    data = torch.load(ws.model_dir / f"G_{STEPS}.pth", weights_only=True)
     assert sorted(data) == ["iteration", "learning_rate", "model", "optimizer"] and data["optimizer"]["state"]
+    # The discriminator trained here is so-vits-svc's own: its D_*.pth has exactly the layout of
+    # so-vits-svc's D_0.pth (every key and shape).
+    d_ref = json.loads((fixtures_dir / "sovits" / "discriminator_keys.json").read_text())
+    d_state = torch.load(ws.model_dir / f"D_{STEPS}.pth", weights_only=True)["model"]
+    assert {k: list(v.shape) for k, v in d_state.items()} == d_ref
     clip = sorted((ws.dataset / "alto").glob("*.wav"))[0]
     c = torch.from_numpy(np.load(clip.with_name(f"{clip.name}.soft.npy")))
     f0 = torch.full((1, 40), 200.0)
@@ -92,7 +99,7 @@ def test_trained_voice_renders_with_rtsvc_render(trained, fixtures_dir, tmp_path
     encoder = make_tiny_encoder(tmp_path / "pretrain", fixtures_dir)  # a 256-dim vec256l9 file
     clip = sorted((ws.dataset / "tenor_1efcf888").glob("*.wav"))[0]
     out = tmp_path / "rendered.wav"
-    rc = main(["render", str(clip), "-o", str(out), "-m", str(ws.model_dir / "G_6.pth"),
+    rc = main(["render", str(clip), "-o", str(out), "-m", str(ws.model_dir / f"G_{STEPS}.pth"),
                "-c", str(ws.model_dir / "config.json"), "-e", str(encoder), "-s", "tenor_1efcf888", "-t", "3"])
     assert rc == 0, capsys.readouterr().err
     y, sr = sf.read(out)
