@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from rtsvc.gui.bridge import ControllerBridge
+from rtsvc.gui.drops import LocalFileDrops
 from rtsvc.gui.workers import JobRunner, error_text
 from rtsvc.render import collect_inputs, plan_outputs, render_file
 from rtsvc.voice import Voice
@@ -44,7 +45,7 @@ class _Progress(QObject):
     changed = Signal(int, int)
 
 
-class RenderTab(QWidget):
+class RenderTab(LocalFileDrops, QWidget):
     """voice_spec(): the current voice spec ("world" or (model, config)); voice_factory(spec) ->
     Voice; open_folder(path): shows a folder to the user (after a render, when asked)."""
 
@@ -138,15 +139,8 @@ class RenderTab(QWidget):
         if folder:
             self.output_dir.setText(folder)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt name
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt name
-        local = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if local:
-            event.acceptProposedAction()
-            self.add_paths(local)
+    def paths_dropped(self, paths: list[str]) -> None:
+        self.add_paths(paths)
 
     # -- rendering --------------------------------------------------------------------------
     def _get_voice(self, spec: Any) -> Voice:

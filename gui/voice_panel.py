@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QWidget)
 
 from rtsvc.engine.params import LiveParams
 from rtsvc.gui.bridge import ControllerBridge
+from rtsvc.gui.drops import LocalFileDrops
 from rtsvc.gui.form import quiet_set
 from rtsvc.gui.settings import WORLD_VOICE
 
@@ -28,7 +28,7 @@ def describe_voice(desc: dict[str, Any] | None) -> str:
     return f"{desc.get('name', '?')} ({desc.get('kind', '?')}, {desc.get('sample_rate', '?')} Hz, {who})"
 
 
-class VoicePanel(QGroupBox):
+class VoicePanel(LocalFileDrops, QGroupBox):
     """Emits ``voice_requested(path)`` ("world" or a dropped/picked/recent model path); the main
     window resolves and loads it. Speaker and mix edits are bridge updates."""
 
@@ -93,15 +93,8 @@ class VoicePanel(QGroupBox):
         if folder:
             self.voice_requested.emit(folder)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt name
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt name
-        local = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if local:
-            event.acceptProposedAction()
-            self.voice_requested.emit(local[0])
+    def paths_dropped(self, paths: list[str]) -> None:
+        self.voice_requested.emit(paths[0])
 
     # -- speakers ---------------------------------------------------------------------------
     def set_voice(self, desc: dict[str, Any] | None) -> None:

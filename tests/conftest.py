@@ -35,3 +35,15 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def cv_dir(fixtures_dir: Path) -> Path:
+    """The ContentVec/fairseq fixtures (``fixtures_dir / "contentvec"``); fails on CI if missing."""
+    path = fixtures_dir / "contentvec"
+    if not path.is_dir():
+        msg = f"ContentVec fixtures missing at {path}"
+        if os.environ.get("CI") or os.environ.get("RTSVC_REQUIRE_FIXTURES"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path

@@ -120,3 +120,16 @@ def test_real_sovits_folder_loads_through_the_panel(window, controller, qtbot, t
     assert type(controller.voice).__name__ == "SovitsVoice"
     vp = window.voice_panel
     assert [vp.speaker.itemText(i) for i in range(vp.speaker.count())] == ["speaker0", "speaker1"]
+
+
+def test_dropping_a_folder_on_the_voice_box_requests_that_voice(window, qtbot, tmp_path: Path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    requested: list[str] = []
+    window.voice_panel.voice_requested.connect(requested.append)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path))])
+    drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.voice_panel.dropEvent(drop)  # Qt only delivers drops inside a real drag; call the handler
+    assert requested == [str(tmp_path)] and drop.isAccepted()

@@ -29,17 +29,6 @@ BASE_CONV = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
 
 
 @pytest.fixture(scope="module")
-def cv_dir(fixtures_dir: Path) -> Path:
-    path = fixtures_dir / "contentvec"
-    if not path.is_dir():
-        msg = f"ContentVec fixtures missing at {path}"
-        if os.environ.get("CI") or os.environ.get("RTSVC_REQUIRE_FIXTURES"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
-
-
-@pytest.fixture(scope="module")
 def models(cv_dir: Path) -> dict[str, HubertModel]:
     return {name: load_fairseq_hubert(cv_dir / name) for name in (LEGACY, FP16)}
 

@@ -41,17 +41,6 @@ SOVITS_41_NAMES = (
 
 
 @pytest.fixture(scope="module")
-def cv_dir(fixtures_dir: Path) -> Path:
-    path = fixtures_dir / "contentvec"
-    if not path.is_dir():
-        msg = f"ContentVec fixtures missing at {path}"
-        if os.environ.get("CI") or os.environ.get("RTSVC_REQUIRE_FIXTURES"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
-
-
-@pytest.fixture(scope="module")
 def onnxruntime_installed() -> None:
     """The ONNX tests need the `onnx` extra (installed by `make test`); CI must have it."""
     try:

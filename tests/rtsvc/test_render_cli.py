@@ -9,16 +9,10 @@ import pytest
 import soundfile as sf
 from signals import sung_vowel
 
-from rtsvc.cli import main
+from cli_run import run_cli
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:  # argparse errors
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
+_run = run_cli
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from signals import sung_vowel
 from tiny_voice import make_tiny_model, make_tiny_voice
 
 import rtsvc.encoders as encoders
-from rtsvc.cli import main
+from cli_run import run_cli
 from rtsvc.cluster import save_kmeans
 from rtsvc.params import VoiceParams
 from rtsvc.render import render_file
@@ -75,10 +75,7 @@ def song(tmp_path_factory) -> Path:
     return p
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
+_run = run_cli
 
 
 def _read(p: Path) -> np.ndarray:
