@@ -22,12 +22,20 @@ per-stream :class:`WorldStreamCache` keeps sp/ap per absolute frame. Each block 
   :data:`F0_REUSE_TOLERANCE`): these are final, the same as the offline analysis;
 * the newest frames whose reach is not complete yet: their envelope (CheapTrick, cheap) is
   analysed on what has arrived, like the offline analysis at a clip's end; their aperiodicity
-  (D4C, ~1 ms per frame) holds the newest final voiced frame's (D4C runs on them only at a
-  voicing onset, when there is nothing to hold);
+  (D4C, ~1 ms per frame) holds the newest final voiced frame's (at a voicing onset, when there
+  is nothing to hold, D4C runs on the first of them and the others hold that);
 
-and synthesises only the frames the returned samples depend on (the output plus half an FFT
-before it). Without ``start_frame`` (or when the window does not continue the cached stream)
-the whole window is analysed, as before.
+Aperiodicity changes slowly and D4C is the costly analysis (~1 ms per frame at 44.1 kHz), so
+offline and live alike D4C analyses a voiced frame only when its absolute index is even or the
+frame before it is unvoiced; every other voiced frame holds the aperiodicity of the frame
+before it (a 10 ms aperiodicity grid under the 5 ms envelope grid). Unvoiced frames take D4C's
+unvoiced row without running it (D4C returns that constant row for f0 = 0).
+
+Synthesis runs unvoiced frames as noise pulses at :data:`UNVOICED_PULSE_HZ`.
+
+Live, it synthesises only the frames the returned samples depend on (the output plus
+:data:`SYNTHESIS_MARGIN_SECONDS` of pulse-response tail before it). Without ``start_frame``
+(or when the window does not continue the cached stream) the whole window is analysed.
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ D4C_THRESHOLD = 0.0
 #: window, D4C's 4-period Blackman windows centred a quarter period either side of the frame.
 CHEAPTRICK_REACH_PERIODS = 1.5
 D4C_REACH_PERIODS = 2.25
+#: D4C analyses every D4C_STRIDE-th voiced frame (and each voicing onset); see the module docstring.
+D4C_STRIDE = 2
 #: Lowest f0 D4C analyses with (Hz): lower f0 is raised to this, so its reach is bounded.
 D4C_F0_FLOOR = 40.0
 #: Samples added to each reach for WORLD's rounding of window lengths and positions.
@@ -61,6 +71,15 @@ REACH_MARGIN_SAMPLES = 4
 #: analysed with (the live pitch cache re-estimates recent frames each block with more context;
 #: envelopes barely change with such small moves). Voicing changes always re-analyse.
 F0_REUSE_TOLERANCE = 0.01
+#: Pulse rate (Hz) of unvoiced frames in synthesis. WORLD synthesises f0 = 0 frames as noise
+#: pulses at 500 Hz; a voiced f0 with D4C's all-aperiodic row (ratio > 0.999 turns the periodic
+#: response off) gives the same noise spectrum from 2.5x fewer pulses. Unvoiced blocks were the
+#: live worst case (11 ms per 15 ms block at 500 Hz).
+UNVOICED_PULSE_HZ = 200.0
+#: Live synthesis starts this long before the returned samples, so that the pulses before them
+#: ring into them: WORLD's minimum-phase pulse responses of vowel envelopes have lost > 40 dB of
+#: their energy after 11.6 ms (512 samples at 44.1 kHz; -32 dB after 8.7 ms, -87 dB after 23 ms).
+SYNTHESIS_MARGIN_SECONDS = 0.0116
 #: Audio the stream cache keeps before the window, seconds (left reach of the oldest frames).
 STREAM_HISTORY_SECONDS = 0.1
 
@@ -157,6 +176,7 @@ class WorldVoice(Voice):
         self.fft_size = int(self.pw.get_cheaptrick_fft_size(self.sample_rate, WORLD_F0_FLOOR))
         self._stream: WorldStreamCache | None = None
         self._history = round(STREAM_HISTORY_SECONDS * self.sample_rate)
+        self._synthesis_margin = round(SYNTHESIS_MARGIN_SECONDS * self.sample_rate)
         # D4C's aperiodicity of an unvoiced frame (a constant row, ~1 everywhere)
         probe = np.zeros(4 * self.hop_length, dtype=np.float64)
         self._unvoiced_ap = self.pw.d4c(probe, np.zeros(1), np.zeros(1), self.sample_rate,
@@ -176,9 +196,30 @@ class WorldVoice(Voice):
     def _synthesize(self, f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, params: VoiceParams) -> np.ndarray:
         """Frames ((k,) Hz, (k, bins) x2) -> ((k - 1) * hop + 1,) float64, shifted and warped."""
         f0_out = f0 * (2.0 ** (params.transpose / 12.0))
+        # unvoiced frames: noise pulses at UNVOICED_PULSE_HZ (their all-aperiodic rows silence the
+        # periodic part) instead of WORLD's 500 Hz for f0 = 0
+        f0_out[f0_out <= 0] = UNVOICED_PULSE_HZ
         sp = warp_envelope(np.ascontiguousarray(sp), 2.0 ** (params.formant / 12.0))
         return self.pw.synthesize(f0_out, sp, np.ascontiguousarray(ap), self.sample_rate,
                                   frame_period=1000.0 * self.hop_length / self.sample_rate)
+
+    @staticmethod
+    def _d4c_anchors(voiced: np.ndarray, first: int) -> np.ndarray:
+        """(k,) bool voicing of absolute frames first.. -> (k,) bool: the frames D4C analyses
+        (voiced, and an even absolute index or an unvoiced frame before; row 0 always)."""
+        before = np.concatenate(([False], voiced[:-1]))
+        on_grid = (first + np.arange(len(voiced))) % D4C_STRIDE == 0
+        anchor = voiced & (on_grid | ~before)
+        anchor[:1] = voiced[:1]
+        return anchor
+
+    @staticmethod
+    def _hold_aperiodicity(ap: np.ndarray, hold: np.ndarray) -> None:
+        """ap: (k, bins); hold: (k,) bool rows (never row 0) that copy the row before them.
+        With D4C_STRIDE = 2 the row before a held row is always an analysed one."""
+        rows = np.flatnonzero(hold)
+        if len(rows):
+            ap[rows] = ap[rows - 1]
 
     def _resynthesize(self, audio: np.ndarray, f0: np.ndarray, params: VoiceParams) -> np.ndarray:
         """audio: (n,) float32; f0: (n // hop,) Hz. Returns (n,) float32."""
@@ -190,7 +231,13 @@ class WorldVoice(Voice):
         x = audio.astype(np.float64)
         pw = self.pw
         sp = pw.cheaptrick(x, f0_full, t, self.sample_rate, fft_size=self.fft_size)
-        ap = pw.d4c(x, f0_full, t, self.sample_rate, threshold=D4C_THRESHOLD, fft_size=self.fft_size)
+        voiced = f0_full > 0
+        anchor = self._d4c_anchors(voiced, 0)
+        ap = np.tile(self._unvoiced_ap, (frames, 1))
+        rows = np.flatnonzero(anchor)
+        if len(rows):
+            ap[rows] = pw.d4c(x, f0_full[rows], t[rows], self.sample_rate, threshold=D4C_THRESHOLD, fft_size=self.fft_size)
+        self._hold_aperiodicity(ap, voiced & ~anchor)
         y = self._synthesize(f0_full, sp, ap, params)
         out = np.zeros(n, dtype=np.float32)
         m = min(n, len(y))
@@ -251,30 +298,33 @@ class WorldVoice(Voice):
         valid = st.final & same
         new_final = complete & ~valid
         provisional = ~complete  # analysed on what has arrived; recomputed next block
-        # aperiodicity of provisional voiced frames: hold the newest final voiced frame before them
-        final_voiced = np.flatnonzero((valid | new_final) & voiced)
-        held = np.zeros(frames, dtype=bool)
-        for k in np.flatnonzero(provisional & voiced):
-            src = final_voiced[final_voiced < k]
-            if len(src):
-                held[k] = True
+        # aperiodicity of final frames: D4C on anchors, held rows copy the row before them;
+        # of provisional voiced frames: hold the newest final voiced frame before them, or at a
+        # voicing onset (none before) D4C the first provisional voiced frame and hold that
+        anchor = self._d4c_anchors(voiced, first)
+        final_now = valid | new_final
+        final_voiced = np.flatnonzero(final_now & voiced)
+        prov_voiced = np.flatnonzero(provisional & voiced)
+        onset = prov_voiced[prov_voiced < final_voiced[0]] if len(final_voiced) else prov_voiced
         sp_rows = np.flatnonzero(new_final | provisional)
-        ap_rows = np.flatnonzero(new_final | (provisional & voiced & ~held))
+        ap_rows = np.flatnonzero(new_final & anchor)
+        ap_rows = np.union1d(ap_rows, onset[:1])
         x = st.audio
         t = (pos - st.audio_start) / sr
         if len(sp_rows):
             st.sp[sp_rows] = self.pw.cheaptrick(x, f0[sp_rows], t[sp_rows], sr, fft_size=self.fft_size)
         if len(ap_rows):
-            st.ap[ap_rows] = self.pw.d4c(x, f0[ap_rows], t[ap_rows], sr, threshold=D4C_THRESHOLD,
-                                         fft_size=self.fft_size)
-        st.ap[provisional & ~voiced] = self._unvoiced_ap
+            st.ap[ap_rows] = self.pw.d4c(x, f0[ap_rows], t[ap_rows], sr, threshold=D4C_THRESHOLD, fft_size=self.fft_size)
+        st.ap[(new_final | provisional) & ~voiced] = self._unvoiced_ap
+        self._hold_aperiodicity(st.ap, final_now & voiced & ~anchor)
         st.f0[:] = f0
-        st.final = valid | new_final
-        for k in np.flatnonzero(held):  # after the new final rows are in place
-            st.ap[k] = st.ap[final_voiced[final_voiced < k][-1]]
-        # synthesis: the returned samples and half an FFT (one pulse response) before them
+        st.final = final_now
+        for k in prov_voiced:  # after the new final rows are in place
+            src = final_voiced[final_voiced < k]
+            st.ap[k] = st.ap[src[-1] if len(src) else onset[0]]
+        # synthesis: the returned samples and the pulse-response tail reaching into them
         out_start = n - window.skip_tail - window.out_samples
-        a = max(0, (out_start - self.fft_size // 2) // hop - 1)
+        a = max(0, (out_start - self._synthesis_margin) // hop - 1)
         y = self._synthesize(f0[a:], st.sp[a:], st.ap[a:], params)
         out = np.zeros(n, dtype=np.float32)
         m = min(n - a * hop, len(y))

@@ -43,6 +43,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from rtsvc.engine.callbacks import AudioCallbacks
 from rtsvc.engine.drivers import Driver, StreamConfig
 from rtsvc.engine.layout import latency_breakdown, make_layout
@@ -65,6 +67,8 @@ RING_BLOCKS = 16
 RING_MIN_SECONDS = 2.0
 #: Fade length used when a stream restarts or stops (seconds of output muted before closing).
 RESTART_FADE_SECONDS = 0.05
+#: Frames of silence the pitch estimator is warmed up on before the stream starts.
+PITCH_WARM_UP_FRAMES = 16
 #: Allowed subscription rates (Hz).
 SUBSCRIBE_RATE_RANGE = (0.5, 60.0)
 
@@ -118,7 +122,22 @@ class Controller:
             config = self.driver.configure(self._params)  # device errors before a slow voice load
             if self._voice is None:
                 self._voice = self._loader(self._voice_spec or VoiceSpec("world"))
+            self._warm_up_pitch(self._params)
             self._open(self._params, config)
+
+    def _warm_up_pitch(self, params: LiveParams) -> None:
+        """Run the pitch estimator once on silence so that its model loads here (the caller's
+        thread: FCPE's first call loads and exports its network, ~1 s) and not in the worker's
+        first block. A failure is left for the worker to report (it falls back and says why)."""
+        voice = self._voice
+        if voice is None:
+            return
+        hop = voice.hop_length
+        try:
+            self._estimator(np.zeros(PITCH_WARM_UP_FRAMES * hop, dtype=np.float32), voice.sample_rate, hop,
+                            params.f0_method, params.f0_threshold)
+        except Exception:  # noqa: BLE001 - reported by the worker on its first block
+            pass
 
     def _open(self, params: LiveParams, config: StreamConfig | None = None) -> None:
         config = config or self.driver.configure(params)
@@ -178,6 +197,8 @@ class Controller:
         """
         with self._lock:
             new = self._params.with_changes(**changes)
+            if new.f0_method != self._params.f0_method:
+                self._warm_up_pitch(new)
             restart = self._worker is not None and bool(new.stream_changes(self._params))
             old = self._params
             self._params = new

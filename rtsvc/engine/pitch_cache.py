@@ -27,14 +27,19 @@ DEFAULT_PITCH_CONTEXT_SECONDS = 0.1
 F0Estimator = Callable[[np.ndarray, int, int, str, float], np.ndarray]
 
 
-#: dio's decimation factor on the live path (WORLD's ``speed``): ~4x faster, same f0 after
-#: StoneMask to < 0.1 cent (see rtsvc.pitch); offline rendering keeps 1.
-LIVE_DIO_SPEED = 4
-#: Estimators that run a torch network: the live path runs them on one intra-op thread. Their
-#: per-call cost on short segments is streaming the weights (~40 MB for FCPE), which more
-#: threads do not speed up, and on a busy CPU OpenMP's thread barriers turned 15 ms calls into
-#: 100-800 ms spikes.
+#: dio's decimation factor on the live path (WORLD's ``speed``): ~8x faster than 1; after
+#: StoneMask 99% of speech frames within 7.4 cents of speed 1 (see rtsvc.pitch); offline keeps 1.
+LIVE_DIO_SPEED = 8
+#: Estimators that run a torch network: the live path runs them on one intra-op thread (FCPE's
+#: network in ONNX Runtime when the onnx extra is installed: rtsvc.pitch_onnx). A second
+#: thread gains little on short segments, and on a busy CPU OpenMP's thread barriers turned
+#: 15 ms calls into 100-800 ms spikes.
 TORCH_METHODS = frozenset({"fcpe", "rmvpe", "crepe"})
+
+
+def context_frames(method: str, sample_rate: int, hop: int) -> int:
+    """Frames of context the cache puts before the frames it writes, for ``method``."""
+    return math.ceil(PITCH_CONTEXT_SECONDS.get(method, DEFAULT_PITCH_CONTEXT_SECONDS) * sample_rate / hop)
 
 
 def default_estimator(audio: np.ndarray, sample_rate: int, hop: int, method: str, threshold: float) -> np.ndarray:
@@ -42,14 +47,21 @@ def default_estimator(audio: np.ndarray, sample_rate: int, hop: int, method: str
     from rtsvc.pitch import estimate_f0
 
     if method not in TORCH_METHODS:
-        return estimate_f0(audio, sample_rate, hop, method, threshold=threshold, dio_speed=LIVE_DIO_SPEED)
+        # The segment's first context_frames() frames are context the cache reads but never
+        # writes (history_samples() keeps enough audio for that): StoneMask skips them.
+        refine_after = context_frames(method, sample_rate, hop) * hop / sample_rate
+        return estimate_f0(audio, sample_rate, hop, method, threshold=threshold, dio_speed=LIVE_DIO_SPEED,
+                           refine_after_s=refine_after)
     import torch
 
+    from rtsvc.pitch_onnx import onnx_fcpe_available
+
+    backend = "onnxruntime" if method == "fcpe" and onnx_fcpe_available() else "torch"
     threads = torch.get_num_threads()
     if threads != 1:
         torch.set_num_threads(1)
     try:
-        return estimate_f0(audio, sample_rate, hop, method, threshold=threshold)
+        return estimate_f0(audio, sample_rate, hop, method, threshold=threshold, fcpe_backend=backend)
     finally:
         if threads != 1:
             torch.set_num_threads(threads)
@@ -76,8 +88,7 @@ class PitchCache:
         if not analyse:
             return f0
         write_frames = min(len(f0), nb + PITCH_MARGIN_FRAMES)
-        context = PITCH_CONTEXT_SECONDS.get(method, DEFAULT_PITCH_CONTEXT_SECONDS)
-        seg_frames = min(len(history) // self.hop, write_frames + math.ceil(context * sample_rate / self.hop))
+        seg_frames = min(len(history) // self.hop, write_frames + context_frames(method, sample_rate, self.hop))
         seg = history[len(history) - seg_frames * self.hop :]
         raw = np.asarray(self.estimator(seg, sample_rate, self.hop, method, threshold), dtype=np.float32)[:seg_frames]
         est = np.zeros(seg_frames, dtype=np.float32)  # frame i at sample i * hop: left-aligned

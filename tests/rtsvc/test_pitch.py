@@ -114,6 +114,17 @@ def test_dio_is_rounded_to_a_tenth_of_a_hertz_before_resampling():
     np.testing.assert_allclose(voiced, np.round(voiced, 1), atol=1e-4)
 
 
+@pytest.mark.parametrize("method", ["dio", "harvest"])
+def test_refine_after_skips_stonemask_only_before_that_time(method):
+    x = sung_vowel(180.0, 0.5, 44100, vibrato_cents=60.0)
+    full = estimate_f0(x, 44100, 220, method, dio_speed=8)
+    part = estimate_f0(x, 44100, 220, method, dio_speed=8, refine_after_s=0.3)
+    k = round(0.3 * 44100 / 220)
+    np.testing.assert_array_equal(part[k:], full[k:])  # refined frames are the same
+    assert np.any(part[5:k - 2] != full[5:k - 2])  # earlier ones keep the raw (unrefined) f0
+    assert np.all((part[5:k] > 0) == (full[5:k] > 0))
+
+
 # ---- interpolate_unvoiced / shift_f0 ----------------------------------------------------------------
 @pytest.mark.parametrize("f0, filled", [
     ([0, 0, 100, 0, 0, 200, 0], [100, 100, 100, 100 + 100 / 3, 100 + 200 / 3, 200, 200]),

@@ -244,3 +244,34 @@ def test_failing_pitch_estimator_falls_back_instead_of_losing_blocks(voices):
     st = ctl.status()
     assert "fcpe weights not found" in st.last_error and st.late_blocks == 0
     assert st.blocks > 40 and np.max(np.abs(out)) > 0.25
+
+
+def test_pitch_estimator_is_warmed_up_before_the_stream_and_on_a_method_change(voices):
+    calls = []
+
+    def counting(audio, sample_rate, hop, method, threshold):
+        calls.append((len(audio), method, threading.current_thread().name))
+        return np.zeros(len(audio) // hop, np.float32)
+
+    ctl, drv = make(voices["identity"](), tone(0.2), counting, threshold_db=-120.0, f0_method="dio")
+    ctl.start()  # warm-up call in this thread, before any block was converted
+    assert calls and calls[0][1] == "dio" and ctl.status().blocks == 0
+    assert calls[0][2] == threading.current_thread().name
+    ctl.update(f0_method="harvest")
+    assert calls[-1][1] == "harvest" and ctl.status().blocks == 0
+    drv.run()
+    assert ctl.status().blocks > 5
+    ctl.stop()
+
+
+def test_worker_start_freezes_the_heap_so_full_collections_stay_short(voices, estimator):
+    import gc
+
+    gc.unfreeze()
+    ctl = Controller(driver=VirtualClockDriver(tone(0.1), RATE, realtime=True), params=LiveParams(),
+                     voice=voices["identity"](), estimator=estimator)
+    ctl.start()
+    try:
+        assert gc.get_freeze_count() > 1000  # torch, numpy and the voice are out of the collector's way
+    finally:
+        ctl.stop()

@@ -7,6 +7,7 @@ own thread), exactly as with a sound card. No timing is asserted: only counters 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
@@ -50,3 +51,28 @@ def test_sleeping_voice_bounds_queue_age_counts_late_blocks_falls_back_and_recov
     # the fallback kept sound going during the overload (dry input, not silence)
     overload = out[int(0.3 * RATE) + lag : int(1.0 * RATE) + lag]
     assert np.mean(np.abs(overload) > 0.05) > 0.5
+
+
+def test_one_late_block_is_counted_without_falling_back(voices, estimator, make_sweep):
+    """A single scheduling spike (one block late) costs a short gap, not half a second of dry voice."""
+    voice = voices["sleepy"](0.0)
+    spiky = voice.convert_window
+
+    def once_slow(window, params):
+        if voice.calls == 30:  # one block takes 35 ms: late (20 ms block, 10 ms allowance), not dropped
+            time.sleep(0.035)
+        return spiky(window, params)
+
+    voice.convert_window = once_slow
+    x = make_sweep(RATE, 1.5, 200.0, 800.0, level=0.4)
+    drv = VirtualClockDriver(x, RATE, period=256, realtime=True, tail_seconds=0.2)
+    ctl = Controller(driver=drv, params=LiveParams(threshold_db=-120.0, block_ms=20.0, fallback="dry"),
+                     voice=voice, estimator=estimator)
+    ctl.start()
+    try:
+        assert drv.wait(20), "the virtual clock did not finish"
+        st = ctl.status()
+    finally:
+        ctl.stop()
+    assert st.late_blocks >= 1 and st.dropped_blocks == 0
+    assert st.fallback_blocks == 0 and st.voice_blocks == st.blocks
