@@ -9,6 +9,12 @@ produces no late blocks. Prints a table; asserts nothing.
     python benchmarks/live.py --voices world --blocks 20 50 --f0 dio
     python benchmarks/live.py --voices sovits --sovits-blocks 100 200 --threads 2
     python benchmarks/live.py -m model.pth -c config.json --device cuda
+    python benchmarks/live.py --voices world --target-latency-ms 40 --period 256   # the #4 target
+
+Target check (``--target-latency-ms``): for each small block (10, 15, 20 ms) and pitch estimator,
+the SOLA search and crossfade are set to 2 and 3 ms and the processing allowance to whatever
+brings the algorithmic latency to the target; the engine then runs ``--target-seconds`` on the
+wall clock and the late/dropped blocks after the warm-up are counted (0 and 0 = sustained).
 
 SoVITS rows (``--voices sovits``): a full-size random-weight so-vits-svc 4.1 voice (template
 sizes: hidden 192, filter 768, 6 layers, upsampling 8-8-2-2-2 from 512 channels, ssl_dim 768,
@@ -58,11 +64,12 @@ def test_signal(rate: int, seconds: float) -> np.ndarray:
     return (env * sum(0.2 / k * np.sin(k * ph) for k in range(1, 9))).astype(np.float32)
 
 
-def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill_ms: float, estimator=None):
+def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill_ms: float, estimator=None,
+        period: int = 256, **settings):
     x = test_signal(DEVICE_RATE, seconds)
-    drv = VirtualClockDriver(x, DEVICE_RATE, realtime=realtime, tail_seconds=0.2)
+    drv = VirtualClockDriver(x, DEVICE_RATE, realtime=realtime, tail_seconds=0.2, period=period)
     params = LiveParams(threshold_db=-120.0, f0_method=f0, transpose=4.0, block_ms=block_ms,
-                        extra_context_ms=max(30.0, min(100.0, block_ms)), prefill_ms=prefill_ms)
+                        extra_context_ms=max(30.0, min(100.0, block_ms)), prefill_ms=prefill_ms, **settings)
     ctl = Controller(driver=drv, params=params, voice=voice, estimator=estimator)
     ctl.start()
     warm = None
@@ -119,6 +126,36 @@ def wall_clock_check(voice, f0: str, results, seconds: float, estimator=None, la
         if ok:
             return rt.latency["block_ms"]
     return None
+
+
+#: SOLA settings of the target check (small blocks): search and crossfade, ms.
+LOW_LATENCY_SOLA = {"sola_search_ms": 2.0, "crossfade_ms": 3.0}
+#: Block sizes the target check tries, ms.
+TARGET_BLOCKS_MS = (10.0, 15.0, 20.0)
+
+
+def target_check(voice, f0_methods, target_ms: float, seconds: float, period: int) -> None:
+    """Wall-clock runs at an algorithmic latency of ``target_ms`` (see the module docstring)."""
+    from rtsvc.engine.layout import make_layout
+
+    print(f"\n== target: algorithmic latency <= {target_ms:g} ms (device period {period} frames at {DEVICE_RATE} Hz, "
+          f"SOLA search {LOW_LATENCY_SOLA['sola_search_ms']:g} ms, crossfade {LOW_LATENCY_SOLA['crossfade_ms']:g} ms, "
+          f"{seconds:g} s on the wall clock after a {WARMUP_SECONDS:g} s warm-up)")
+    for f0 in f0_methods:
+        for block in TARGET_BLOCKS_MS:
+            base = LiveParams(block_ms=block, prefill_ms=0.0, extra_context_ms=max(30.0, min(100.0, block)),
+                              **LOW_LATENCY_SOLA)
+            lay = make_layout(base, voice.sample_rate, voice.hop_length, DEVICE_RATE, DEVICE_RATE, period, voice.needs_16k)
+            allowance = target_ms - 1000.0 * lay.algorithmic_seconds() - 0.05
+            if allowance < 1.0:
+                print(f"{f0:>6} block {block:4.1f} ms: no room for a processing allowance")
+                continue
+            st = run(voice, f0, block, seconds, realtime=True, prefill_ms=allowance, period=period, **LOW_LATENCY_SOLA)
+            ok = st.late_blocks == 0 and st.dropped_blocks == 0
+            print(f"{f0:>6} block {st.latency['block_ms']:4.1f} ms, allowance {allowance:4.1f} ms -> algorithmic "
+                  f"{st.latency['algorithmic_ms']:.1f} ms: worker p50 {st.worker_ms_p50:.1f} p95 {st.worker_ms_p95:.1f} "
+                  f"max {st.worker_ms_max:.1f} ms; late {st.late_blocks}, dropped {st.dropped_blocks} of {st.blocks} "
+                  f"blocks -> {'sustained' if ok else 'NOT sustained'}", flush=True)
 
 
 def bench_voice(voice, f0_methods, blocks, seconds: float) -> None:
@@ -226,7 +263,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--voices", nargs="+", choices=("world", "sovits"), default=["world", "sovits"],
                     help="which rows: the built-in voice (or -m/-c) and/or the full-size SoVITS voice")
-    ap.add_argument("--blocks", type=float, nargs="+", default=list(DEFAULT_BLOCKS_MS), help="block sizes, ms")
+    ap.add_argument("--blocks", type=float, nargs="*", default=list(DEFAULT_BLOCKS_MS),
+                    help="block sizes, ms (none: skip the table, e.g. for a target check only)")
     ap.add_argument("--sovits-blocks", type=float, nargs="+", default=list(SOVITS_BLOCKS_MS),
                     help="block sizes for the full-size SoVITS rows, ms")
     ap.add_argument("--f0", nargs="+", default=["dio", "fcpe"], help="pitch estimators to try (built-in voice rows)")
@@ -236,12 +274,20 @@ def main() -> None:
     ap.add_argument("-m", "--model", help="SoVITS model .pth (with -c) instead of the built-in voice")
     ap.add_argument("-c", "--config")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--target-latency-ms", type=float, default=None,
+                    help="also run the target check at this algorithmic latency (built-in voice rows)")
+    ap.add_argument("--target-seconds", type=float, default=20.0, help="wall-clock length of each target run, s")
+    ap.add_argument("--period", type=int, default=256, help="device callback period of the target runs, frames")
     args = ap.parse_args()
     load = os.getloadavg()
     print(f"CPU: {os.cpu_count()} cores; load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if "world" in args.voices:
         spec = parse_voice_spec((args.model, args.config) if args.model else "world", args.device)
-        bench_voice(default_voice_loader(spec), args.f0, args.blocks, args.seconds)
+        voice = default_voice_loader(spec)
+        if args.blocks:
+            bench_voice(voice, args.f0, args.blocks, args.seconds)
+        if args.target_latency_ms is not None:
+            target_check(voice, args.f0, args.target_latency_ms, args.target_seconds, args.period)
     if "sovits" in args.voices:
         root = os.environ.get("RTSVC_FIXTURES")
         base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "fixtures"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import warnings
+from functools import lru_cache
 
 import torch
 
@@ -29,8 +30,9 @@ EXAMPLE_FRAMES = 20
 OPSET = 17
 
 
+@lru_cache(maxsize=1)
 def onnx_fcpe_available() -> bool:
-    """True when onnx (to export) and onnxruntime (to run) are installed."""
+    """True when onnx (to export) and onnxruntime (to run) are installed (checked once)."""
     return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 
 

@@ -177,3 +177,32 @@ def test_engine_streams_world_at_20_ms_blocks_with_the_right_pitch_and_no_seam_c
     offline = voice.convert(x, VoiceParams(transpose=semitones, formant=2, f0_method="dio"))
     core = slice(SR // 10, -SR // 10)
     assert np.max(np.abs(np.diff(y[core]))) <= 1.25 * np.max(np.abs(np.diff(offline[core])))
+
+
+def test_a_voicing_onset_costs_one_extra_d4c_frame_and_final_frames_still_match():
+    vowel = sung_vowel(f0=200.0, seconds=0.6, sr=SR)
+    x = np.concatenate([np.zeros(round(0.3 * SR), np.float32), vowel])
+    x = x[: len(x) // HOP * HOP]
+    f0 = estimate_f0(x, SR, HOP, "dio")
+    assert (f0[:50] == 0).all() and (f0[80:] > 0).mean() > 0.9  # silence, then voiced
+    voice = WorldVoice()
+    spy = CountingWorld(voice.pw)
+    voice.pw = spy
+    for w in windows(x, f0):
+        voice.convert_window(w, VoiceParams())
+    d4c = spy.frames["d4c"][1:]
+    assert max(d4c) <= BLOCK_FRAMES // 2 + 2, d4c  # no burst of D4C calls at the onset
+    # final rows after the onset carry the offline analysis on the 10 ms grid
+    st = voice._stream
+    frames = len(x) // HOP + 1
+    f0_full = np.concatenate([f0, [f0[-1]]]).astype(np.float64)
+    t = np.arange(frames) * HOP / SR
+    ap_ref = voice.pw.d4c(x.astype(np.float64), f0_full, t, SR, threshold=D4C_THRESHOLD, fft_size=voice.fft_size)
+    voiced = f0_full > 0
+    for k in range(1, frames):
+        if k % 2 == 1 and voiced[k] and voiced[k - 1]:
+            ap_ref[k] = ap_ref[k - 1]
+    rows = np.flatnonzero(st.final & (st.f0 > 0))
+    assert len(rows) > 10
+    err_db = np.abs(20 * np.log10(st.ap[rows] / ap_ref[st.first + rows]))
+    assert np.max(err_db) < 0.5
