@@ -13,8 +13,13 @@ Per block the live engine converts a window of extra context + block + SOLA sear
 chain time is below the block duration (RTF = time / block < 1), with room left for the audio
 callback and jitter.
 
+Load time: before the speed table it prints how long opening the full-size synthesizer +
+encoder graphs takes cold (export, then written to the ONNX cache) and warm (opened from the
+cache, rtsvc.onnx_cache), and how long computing the two cache keys takes. It uses a temporary
+cache folder, so the user's cache is neither read nor filled with random-weight graphs.
+
 Usage: python benchmarks/onnx.py [--blocks 50,100,150,200,300,500] [--repeats N] [--threads N]
-       [--context-ms 100] [--layout PATH]
+       [--context-ms 100] [--layout PATH] [--load-only]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import importlib.util
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +42,8 @@ import torch
 
 from rtsvc.backends import OrtContentEncoder, OrtSynthesizer, choose_backend, make_session
 from rtsvc.encoders import SPEECH_ENCODERS, TorchContentEncoder
+from rtsvc.onnx_cache import CACHE_DIR_ENV, graph_key
+from rtsvc.onnx_export import ONNX_OPSET
 
 SAMPLE_RATE = 44100
 HOP = 512
@@ -89,6 +97,39 @@ class OrtFcpeNetwork:
         return self.fcpe.network.decode_local_argmax(torch.from_numpy(salience), 0.05)
 
 
+def load_times(synth, encoder, choice):
+    """(ORT synthesizer, ORT encoder) opened cold then warm through a temporary ONNX cache;
+    prints the cold / warm / key-hashing seconds. Returns the warm pair."""
+    previous = os.environ.get(CACHE_DIR_ENV)
+    with tempfile.TemporaryDirectory(prefix="rtsvc-bench-cache-") as folder:
+        os.environ[CACHE_DIR_ENV] = folder
+        try:
+            times = {}
+            for run in ("cold", "warm"):
+                start = time.perf_counter()
+                pair = OrtSynthesizer.from_model(synth, choice), OrtContentEncoder.from_encoder(encoder, choice)
+                times[run] = time.perf_counter() - start
+                sources = f"{pair[0].onnx_source}/{pair[1].onnx_source}"
+                times[run + "_sources"] = sources
+        finally:
+            if previous is None:
+                os.environ.pop(CACHE_DIR_ENV, None)
+            else:
+                os.environ[CACHE_DIR_ENV] = previous
+    start = time.perf_counter()
+    graph_key("synthesizer", synth, {}, opset=ONNX_OPSET)
+    synth_hash = time.perf_counter() - start
+    start = time.perf_counter()
+    graph_key("encoder", encoder.model, {}, opset=ONNX_OPSET)
+    encoder_hash = time.perf_counter() - start
+    megabytes = sum(t.numel() * t.element_size() for m in (synth, encoder.model)
+                    for t in (*m.parameters(), *m.buffers())) / 1e6
+    print(f"load synthesizer + encoder graphs: cold {times['cold']:.1f} s ({times['cold_sources']}, incl. writing "
+          f"the cache), warm {times['warm']:.1f} s ({times['warm_sources']}); cache keys {synth_hash:.2f} s "
+          f"+ {encoder_hash:.2f} s for {megabytes:.0f} MB of tensors", flush=True)
+    return pair
+
+
 def median_ms(fn, repeats: int) -> float:
     fn()  # warm-up (first-shape allocations, ORT arena growth)
     runs = []
@@ -106,6 +147,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads for both backends (0 = default)")
     parser.add_argument("--context-ms", type=float, default=100.0, help="left context of the live window (default 100)")
     parser.add_argument("--layout", type=Path, default=None, help="contentvec layout_base.json (default: shared fixtures)")
+    parser.add_argument("--load-only", action="store_true", help="print the cold/warm load line and stop")
     args = parser.parse_args()
     root = os.environ.get("RTSVC_FIXTURES")
     base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -124,8 +166,9 @@ def main() -> None:
     print(f"models: synthesizer {sum(p.numel() for p in synth.parameters()) / 1e6:.1f} M params, encoder "
           f"{sum(p.numel() for p in encoder.model.parameters()) / 1e6:.1f} M, FCPE "
           f"{sum(p.numel() for p in fcpe.parameters()) / 1e6:.1f} M (random weights)")
-    ort_synth = OrtSynthesizer.from_model(synth, choice)
-    ort_encoder = OrtContentEncoder.from_encoder(encoder, choice)
+    ort_synth, ort_encoder = load_times(synth, encoder, choice)
+    if args.load_only:
+        return
     ort_fcpe = OrtFcpeNetwork(fcpe, choice)
     print(f"built and exported in {time.perf_counter() - t0:.0f} s")
     gen = torch.Generator().manual_seed(0)

@@ -7,15 +7,16 @@ ONNX Runtime objects keep the torch call contracts (``infer(...)`` of
 ``models.synthesizer.SynthesizerTrn``, ``encode(...)`` of ``rtsvc.encoders.ContentEncoder``)
 so the voice, the live engine and render do not care which one runs.
 
-ONNX Runtime sessions get the graphs from :mod:`rtsvc.onnx_export` (exported in memory at
-load, or read from a file ``rtsvc export-onnx`` wrote). On CUDA, inputs and outputs go
+ONNX Runtime sessions get the graphs from :mod:`rtsvc.onnx_export`: exported at load and kept
+in the user's ONNX cache (:mod:`rtsvc.onnx_cache`; the next load of the same voice opens them
+from disk), or read from a file ``rtsvc export-onnx`` wrote. On CUDA, inputs and outputs go
 through IO binding and the all-zero draw tensors of deterministic runs stay on the GPU.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ import torch
 from rtsvc.encoders import ContentEncoder
 from rtsvc.errors import ModelFileError, ParameterError
 from rtsvc.params import BACKEND_NAMES  # noqa: F401  (re-exported: the names --backend accepts)
-from rtsvc.onnx_export import SynthesizerFacts, encoder_onnx_bytes, read_metadata, synthesizer_facts, synthesizer_onnx_bytes
+from rtsvc.onnx_cache import SOURCE_EXPORT, SOURCE_FILE, default_cache, load_or_export
+from rtsvc.onnx_export import (ENCODER_CONTRACT, META_PREFIX, ONNX_OPSET, SynthesizerFacts, encoder_onnx_bytes,
+                               read_metadata, synthesizer_facts, synthesizer_onnx_bytes)
 
 #: Provider per device type.
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -194,11 +197,14 @@ def _numpy(x, dtype) -> np.ndarray:
 class OrtSynthesizer:
     """A SoVITS synthesizer graph run by ONNX Runtime with the ``infer`` contract of
     ``SynthesizerTrn`` (batch 1). ``torch_model`` (optional) serves ``predict_f0`` calls,
-    which the graph does not contain."""
+    which the graph does not contain. ``onnx_source``: where the graph came from ("cache",
+    "export" or "file", see rtsvc.onnx_cache)."""
 
-    def __init__(self, session, facts: SynthesizerFacts, choice: BackendChoice, torch_model=None) -> None:
+    def __init__(self, session, facts: SynthesizerFacts, choice: BackendChoice, torch_model=None,
+                 onnx_source: str = SOURCE_EXPORT) -> None:
         self.facts = facts
         self.choice = choice
+        self.onnx_source = onnx_source
         self.runner = _Runner(session, choice.device)
         self.torch_model = torch_model
         self.vol_embedding = facts.vol_embedding
@@ -214,11 +220,15 @@ class OrtSynthesizer:
     @classmethod
     def from_model(cls, model, choice: BackendChoice, *, speakers: tuple[str, ...] | None = None,
                    speech_encoder: str = "", unit_interpolate_mode: str = "nearest") -> "OrtSynthesizer":
-        """Export ``model`` (float32, inference-ready) in memory and open it."""
+        """Open the graph of ``model`` (float32, inference-ready) from the ONNX cache, or export
+        it in memory (and cache it) when it is not there."""
         facts = synthesizer_facts(model, speakers=speakers, speech_encoder=speech_encoder,
                                   unit_interpolate_mode=unit_interpolate_mode)
-        data = synthesizer_onnx_bytes(model, facts)
-        return cls(make_session(data, choice), facts, choice, torch_model=model)
+        session, source = load_or_export(
+            "synthesizer", model, asdict(facts), opset=ONNX_OPSET, expected_metadata=facts.metadata(),
+            export=lambda: synthesizer_onnx_bytes(model, facts), open_session=lambda g: make_session(g, choice),
+            cache=default_cache())
+        return cls(session, facts, choice, torch_model=model, onnx_source=source)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, choice: BackendChoice, torch_model=None) -> "OrtSynthesizer":
@@ -226,7 +236,7 @@ class OrtSynthesizer:
         if not Path(path).is_file():
             raise ModelFileError(f"ONNX file {path} does not exist.", "check the path or export it with `rtsvc export-onnx`.")
         facts = SynthesizerFacts.from_metadata(read_metadata(path), str(path))
-        return cls(make_session(path, choice), facts, choice, torch_model=torch_model)
+        return cls(make_session(path, choice), facts, choice, torch_model=torch_model, onnx_source=SOURCE_FILE)
 
     @property
     def provider(self) -> str:
@@ -234,7 +244,7 @@ class OrtSynthesizer:
 
     def describe(self) -> dict[str, Any]:
         return {**self.choice.describe(), "provider": self.provider, "onnx_flavour": self.facts.flavour,
-                "onnx_source_draws": self.facts.source_draws}
+                "onnx_source_draws": self.facts.source_draws, "onnx_source": self.onnx_source}
 
     def _speaker(self, g, frames: int, normalize: bool):
         n = self.n_speakers
@@ -320,18 +330,30 @@ class OrtSynthesizer:
 
 class OrtContentEncoder(ContentEncoder):
     """A content encoder graph (``source`` (1, 1, samples) -> ``embed`` (1, frames, dim)) run
-    by ONNX Runtime, with the ``encode`` contract of :class:`rtsvc.encoders.ContentEncoder`."""
+    by ONNX Runtime, with the ``encode`` contract of :class:`rtsvc.encoders.ContentEncoder`.
+    ``onnx_source``: "cache" or "export" (see rtsvc.onnx_cache)."""
 
-    def __init__(self, session, spec, dim: int, choice: BackendChoice, path: Path) -> None:
+    def __init__(self, session, spec, dim: int, choice: BackendChoice, path: Path,
+                 onnx_source: str = SOURCE_EXPORT) -> None:
         super().__init__(spec, dim, "cpu", path)
         self.choice = choice
         self.runner = _Runner(session, choice.device)
+        self.onnx_source = onnx_source
 
     @classmethod
     def from_encoder(cls, encoder, choice: BackendChoice) -> "OrtContentEncoder":
-        """Export a loaded torch encoder (rtsvc.encoders.TorchContentEncoder) in memory."""
-        session = make_session(encoder_onnx_bytes(encoder), choice)
-        return cls(session, encoder.spec, encoder.dim, choice, encoder.path)
+        """Open the graph of a loaded torch encoder (rtsvc.encoders.TorchContentEncoder) from the
+        ONNX cache, or export it in memory (and cache it)."""
+        facts = {"speech_encoder": encoder.name, "output_layer": int(encoder.output_layer),
+                 "final_proj": bool(encoder.spec.final_proj), "dim": int(encoder.dim),
+                 "sample_rate": int(encoder.sample_rate), "hop": int(encoder.hop)}
+        expected = {META_PREFIX + "contract": ENCODER_CONTRACT, META_PREFIX + "speech_encoder": encoder.name,
+                    META_PREFIX + "dim": str(encoder.dim)}
+        session, source = load_or_export(
+            "encoder", encoder.model, facts, opset=ONNX_OPSET, expected_metadata=expected,
+            export=lambda: encoder_onnx_bytes(encoder), open_session=lambda g: make_session(g, choice),
+            cache=default_cache())
+        return cls(session, encoder.spec, encoder.dim, choice, encoder.path, onnx_source=source)
 
     @property
     def provider(self) -> str:
@@ -357,9 +379,9 @@ def apply_backend(model, encoder, choice: BackendChoice, *, speakers: tuple[str,
     """(synthesizer, encoder) to use for ``choice``.
 
     torch: the inputs themselves (fp16 models must be loaded with ``fp16=True``); threads applied.
-    onnxruntime: an :class:`OrtSynthesizer` (from ``synth_onnx`` when given, else exported
-    from ``model`` now) and an :class:`OrtContentEncoder` for torch encoders (ONNX encoders
-    are kept as they are). Both keep the torch call contracts.
+    onnxruntime: an :class:`OrtSynthesizer` (from ``synth_onnx`` when given, else from the ONNX
+    cache or exported from ``model`` now) and an :class:`OrtContentEncoder` for torch encoders
+    (likewise cached; ONNX encoders are kept as they are). Both keep the torch call contracts.
     """
     configure_torch_threads(choice)
     if choice.name == "torch":
@@ -379,8 +401,11 @@ def apply_backend(model, encoder, choice: BackendChoice, *, speakers: tuple[str,
 
 
 def describe_backend(synth, encoder, choice: BackendChoice) -> dict[str, Any]:
-    """Status facts: backend, device, precision, provider(s), threads, why chosen."""
+    """Status facts: backend, device, precision, provider(s), threads, why chosen, and where each
+    ONNX graph came from (``*_onnx_source``: "cache", "export", "file"; None for torch models)."""
     facts = choice.describe()
     facts["synthesizer_provider"] = getattr(synth, "provider", None) or f"torch {choice.device}"
     facts["encoder_provider"] = getattr(encoder, "provider", None) or f"torch {choice.device}"
+    facts["synthesizer_onnx_source"] = getattr(synth, "onnx_source", None)
+    facts["encoder_onnx_source"] = getattr(encoder, "onnx_source", None)
     return facts

@@ -47,3 +47,13 @@ def cv_dir(fixtures_dir: Path) -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_rtsvc_cache(tmp_path_factory):
+    """ONNX graphs exported by tests go to a temporary folder, never the user's cache
+    (rtsvc.onnx_cache); subprocesses (CLI tests) inherit it through the environment."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RTSVC_CACHE_DIR", str(tmp_path_factory.mktemp("rtsvc-cache")))
+    yield
+    patch.undo()
