@@ -16,7 +16,7 @@ through IO binding and the all-zero draw tensors of deterministic runs stay on t
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +52,15 @@ def available_providers() -> tuple[str, ...]:
 class BackendChoice:
     """name: "torch" or "onnxruntime"; device: "cpu" / "cuda[:n]"; fp16: half precision
     (torch on CUDA only); threads: intra-op threads (0 = the library's default);
-    reason: why this backend (for status displays)."""
+    reason: why this backend (for status displays); cuda_graphs: torch on CUDA replays
+    repeated calls as CUDA graphs (rtsvc.cuda_graphs)."""
 
     name: str
     device: str
     fp16: bool
     threads: int
     reason: str
+    cuda_graphs: bool = False
 
     @property
     def provider(self) -> str | None:
@@ -66,12 +68,35 @@ class BackendChoice:
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "device": self.device, "precision": "fp16" if self.fp16 else "fp32",
-                "provider": self.provider, "threads": self.threads or "default", "backend_reason": self.reason}
+                "provider": self.provider, "threads": self.threads or "default", "backend_reason": self.reason,
+                "cuda_graphs": "requested" if self.cuda_graphs else "off"}
 
 
-def choose_backend(requested: str = "auto", *, device: str = "cpu", fp16: bool = False, threads: int = 0) -> BackendChoice:
+def choose_backend(requested: str = "auto", *, device: str = "cpu", fp16: bool = False, threads: int = 0,
+                   cuda_graphs: bool | None = None) -> BackendChoice:
     """Resolve a backend request. "auto": ONNX Runtime when it has a provider for ``device``
-    and fp32 is wanted, else torch. Impossible requests raise :class:`ParameterError`."""
+    and fp32 is wanted, else torch. cuda_graphs: None = on for torch on CUDA where PyTorch can
+    capture graphs (:data:`AUTO_CUDA_GRAPHS`), True = required, False = off. Impossible
+    requests raise :class:`ParameterError`."""
+    choice = _choose_backend(requested, device=device, fp16=fp16, threads=threads)
+    possible = choice.name == "torch" and torch.device(choice.device).type == "cuda"
+    if cuda_graphs is not None and not isinstance(cuda_graphs, bool):
+        raise ParameterError(f"cuda_graphs must be true, false or null (auto), got {cuda_graphs!r}.")
+    if cuda_graphs and not possible:
+        raise ParameterError(f"CUDA graphs need the torch backend on a CUDA device; this voice runs {choice.name} on "
+                             f"{choice.device}.", "use --device cuda --backend torch, or leave CUDA graphs off.")
+    if cuda_graphs is None:
+        from rtsvc.cuda_graphs import cuda_graphs_supported
+
+        cuda_graphs = AUTO_CUDA_GRAPHS and possible and cuda_graphs_supported(choice.device)
+    return replace(choice, cuda_graphs=bool(cuda_graphs))
+
+
+#: Whether "auto" turns CUDA graphs on for torch on CUDA (measured with benchmarks/live.py).
+AUTO_CUDA_GRAPHS = True
+
+
+def _choose_backend(requested: str, *, device: str, fp16: bool, threads: int) -> BackendChoice:
     if requested not in BACKEND_NAMES:
         raise ParameterError(f"backend must be one of {', '.join(BACKEND_NAMES)}, got {requested!r}.")
     try:
@@ -201,11 +226,11 @@ class OrtSynthesizer:
     "export" or "file", see rtsvc.onnx_cache)."""
 
     def __init__(self, session, facts: SynthesizerFacts, choice: BackendChoice, torch_model=None,
-                 onnx_source: str = SOURCE_EXPORT) -> None:
+                 onnx_source: str | None = SOURCE_EXPORT, runner=None) -> None:
         self.facts = facts
         self.choice = choice
         self.onnx_source = onnx_source
-        self.runner = _Runner(session, choice.device)
+        self.runner = runner if runner is not None else _Runner(session, choice.device)
         self.torch_model = torch_model
         self.vol_embedding = facts.vol_embedding
         self.sampling_rate = facts.sampling_rate
@@ -385,6 +410,11 @@ def apply_backend(model, encoder, choice: BackendChoice, *, speakers: tuple[str,
     """
     configure_torch_threads(choice)
     if choice.name == "torch":
+        if choice.cuda_graphs:
+            from rtsvc.cuda_graphs import graphed_backend
+
+            return graphed_backend(model, encoder, choice, speakers=speakers, speech_encoder=speech_encoder,
+                                   unit_interpolate_mode=unit_interpolate_mode)
         return model, encoder
     if synth_onnx is not None:
         synth = OrtSynthesizer.from_file(synth_onnx, choice, torch_model=model)
@@ -408,4 +438,6 @@ def describe_backend(synth, encoder, choice: BackendChoice) -> dict[str, Any]:
     facts["encoder_provider"] = getattr(encoder, "provider", None) or f"torch {choice.device}"
     facts["synthesizer_onnx_source"] = getattr(synth, "onnx_source", None)
     facts["encoder_onnx_source"] = getattr(encoder, "onnx_source", None)
+    call = getattr(getattr(synth, "runner", None), "call", None)
+    facts["cuda_graphs"] = call.describe() if call is not None else "off"
     return facts

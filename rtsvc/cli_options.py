@@ -8,7 +8,7 @@ from rtsvc.params import BACKEND_NAMES
 
 
 def add_backend_options(group: argparse._ArgumentGroup) -> None:
-    """--backend, --threads, --onnx: how a SoVITS voice runs (see rtsvc.backends)."""
+    """--backend, --threads, --onnx, --fp16, --cuda-graphs: how a SoVITS voice runs (see rtsvc.backends)."""
     group.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
                        help="inference backend for SoVITS voices: auto (onnxruntime when installed, else torch), "
                        "torch or onnxruntime (default auto; the choice and why is reported)")
@@ -16,3 +16,13 @@ def add_backend_options(group: argparse._ArgumentGroup) -> None:
                        help="intra-op threads (default: library default)")
     group.add_argument("--onnx", dest="onnx_path", metavar="MODEL.onnx",
                        help="synthesizer exported by `rtsvc export-onnx` (onnxruntime backend; default: export at load)")
+    group.add_argument("--fp16", action="store_true",
+                       help="run the synthesizer in half precision (torch on a CUDA --device; the encoder stays fp32)")
+    group.add_argument("--cuda-graphs", choices=("auto", "on", "off"), default="auto",
+                       help="replay repeated network calls (the live path's blocks) as CUDA graphs; torch on a CUDA "
+                       "--device (auto: on there)")
+
+
+def cuda_graphs_option(value: str) -> bool | None:
+    """--cuda-graphs auto/on/off -> None/True/False."""
+    return {"auto": None, "on": True, "off": False}[value]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rtsvc.engine.layout import LATENCY_DEFINITIONS
 from rtsvc.engine.params import FALLBACK_MODES
-from rtsvc.cli_options import add_backend_options
+from rtsvc.cli_options import add_backend_options, cuda_graphs_option
 from rtsvc.params import F0_METHODS
 
 #: Status line refresh rate (Hz).
@@ -128,7 +128,8 @@ def voice_spec(args: argparse.Namespace, cluster_ratio: float):
         raise ParameterError("a SoVITS voice needs both -m MODEL.pth and -c CONFIG.json (or neither for the built-in voice).")
     if not args.model:
         given = [flag for flag, value in (("-e", args.encoder_path), ("--onnx", args.onnx_path),
-                                          ("-cm", args.cluster_model_path)) if value]
+                                          ("-cm", args.cluster_model_path), ("--fp16", args.fp16),
+                                          ("--cuda-graphs", args.cuda_graphs != "auto")) if value]
         if given:
             raise ParameterError(f"{', '.join(given)} given without -m: these options are for a SoVITS voice.",
                                  "give the model with -m and -c, or leave them out for the built-in voice.")
@@ -136,7 +137,8 @@ def voice_spec(args: argparse.Namespace, cluster_ratio: float):
     return VoiceSpec("sovits", args.model, args.config, device=args.device, encoder_path=args.encoder_path,
                      cluster_path=_cluster_path(args, cluster_ratio),
                      feature_retrieval=True if args.feature_retrieval else None, backend=args.backend,
-                     threads=args.threads, onnx_path=args.onnx_path)
+                     threads=args.threads, onnx_path=args.onnx_path, fp16=args.fp16,
+                     cuda_graphs=cuda_graphs_option(args.cuda_graphs))
 
 
 def describe_voice(voice: dict | None) -> str:

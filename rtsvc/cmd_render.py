@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rtsvc.errors import ModelFileError, RtsvcError
 from rtsvc.mixing import MIX_MODES, load_mix_track, parse_static_mix, resolve_speaker
-from rtsvc.cli_options import add_backend_options
+from rtsvc.cli_options import add_backend_options, cuda_graphs_option
 from rtsvc.params import F0_METHODS, VoiceParams
 from rtsvc.progress import ProgressBar, summary_table
 from rtsvc.render import collect_inputs, plan_outputs, render_file
@@ -119,6 +119,10 @@ def load_voice(args: argparse.Namespace) -> Voice:
     if not args.model_path:
         if args.config_path:
             raise RtsvcError("-c was given without -m.", "give the checkpoint with -m too.")
+        if args.fp16 or args.cuda_graphs != "auto":
+            flag = "--fp16" if args.fp16 else "--cuda-graphs"
+            raise RtsvcError(f"{flag} was given without -m: it is for SoVITS voices.",
+                             f"give the model with -m, or leave {flag} out for the built-in voice.")
         from rtsvc.world_voice import WorldVoice
 
         return WorldVoice(device=args.device)
@@ -131,7 +135,8 @@ def load_voice(args: argparse.Namespace) -> Voice:
     config = args.config_path or str(Path(args.model_path).parent / "config.json")
     return load_sovits_voice(args.model_path, config, device=args.device, encoder_path=args.encoder_path,
                              cluster_path=cluster, feature_retrieval=args.feature_retrieval,
-                             backend=args.backend, threads=args.threads, onnx_path=args.onnx_path)
+                             backend=args.backend, threads=args.threads, onnx_path=args.onnx_path, fp16=args.fp16,
+                             cuda_graphs=cuda_graphs_option(args.cuda_graphs))
 
 
 def build_params(args: argparse.Namespace, voice: Voice) -> VoiceParams:

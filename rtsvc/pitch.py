@@ -143,7 +143,8 @@ class PitchEstimators:
                                  "pip install 'rtsvc[onnx]', or use the torch backend.")
             base = self.fcpe_model("cpu")  # outside _cached's lock (it is not re-entrant)
             return self._cached("fcpe", "cpu:onnxruntime", lambda: OnnxFcpe(base))
-        return self._cached("fcpe", device, lambda: load_fcpe(self.fcpe_weights, self.pretrain_dir, device=str(device)))
+        return self._cached("fcpe", device, lambda: _graphed_on_cuda(
+            load_fcpe(self.fcpe_weights, self.pretrain_dir, device=str(device))))
 
     def rmvpe_model(self, device: str = "cpu") -> torch.nn.Module:
         """The loaded RMVPE model (``<pretrain_dir>/rmvpe.pt``) on ``device`` (cached)."""
@@ -195,6 +196,15 @@ class PitchEstimators:
         else:
             f0 = _pm_f0(x, sample_rate, hop_length, frames, f0_min, f0_max)
         return np.ascontiguousarray(f0, dtype=np.float32)
+
+
+def _graphed_on_cuda(model: torch.nn.Module) -> torch.nn.Module:
+    """FCPE on a CUDA device replays CUDA graphs for repeated segment lengths (the live path;
+    rtsvc.cuda_graphs); elsewhere the model itself."""
+    from rtsvc.cuda_graphs import GraphedFcpe, cuda_graphs_supported
+
+    device = next(model.parameters()).device
+    return GraphedFcpe(model) if cuda_graphs_supported(device) else model
 
 
 def _neural_f0(model: torch.nn.Module, x: np.ndarray, sample_rate: int, n_frames: int, threshold: float,

@@ -147,6 +147,23 @@ class SovitsVoice(Voice):
         out[window.out_samples - len(seg):] = seg
         return out
 
+    def warm_up(self, window_samples: int, out_samples: int, skip_tail: int = 0) -> None:
+        """Convert a silent window of this size: once on the CPU (onnxruntime sets up its first
+        run), three times on a GPU (kernels, cuDNN plans, memory pools; the third call captures
+        the CUDA graphs, see rtsvc.cuda_graphs)."""
+        frames = window_samples // self.hop_length
+        audio = np.zeros(frames * self.hop_length, dtype=np.float32)
+        audio_16k = np.zeros(round(len(audio) * ENCODER_RATE / self.sample_rate), dtype=np.float32)
+        window = StreamWindow(audio, audio_16k, np.zeros(frames, dtype=np.float32), out_samples=out_samples,
+                              skip_tail=skip_tail)
+        runs = 1
+        if str(self.device).startswith("cuda"):
+            from rtsvc.cuda_graphs import EAGER_CALLS_BEFORE_CAPTURE
+
+            runs = EAGER_CALLS_BEFORE_CAPTURE + 1
+        for _ in range(runs):
+            self.convert_window(window, VoiceParams())
+
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d.update(kind="sovits", speech_encoder=self.config.speech_encoder, encoder_dim=self.encoder.dim,
@@ -166,7 +183,8 @@ class SovitsVoice(Voice):
 def load_sovits_voice(model_path: str | Path, config_path: str | Path, *, device: str = "cpu",
                       encoder_path: str | Path | None = None, pretrain_dir: str | Path | None = None,
                       cluster_path: str | Path | None = None, feature_retrieval: bool | None = None,
-                      backend: str = "auto", threads: int = 0, onnx_path: str | Path | None = None) -> SovitsVoice:
+                      backend: str = "auto", threads: int = 0, onnx_path: str | Path | None = None,
+                      fp16: bool = False, cuda_graphs: bool | None = None) -> SovitsVoice:
     """Load a so-vits-svc voice: checks config vs checkpoint (one line per problem), then loads
     the synthesizer, its content encoder (from ``encoder_path`` or ``pretrain/``) and an optional
     cluster model / feature index.
@@ -174,14 +192,18 @@ def load_sovits_voice(model_path: str | Path, config_path: str | Path, *, device
     backend: "auto" (onnxruntime when installed — it is faster on CPU — else torch), "torch" or
     "onnxruntime" (see rtsvc.backends); threads: intra-op threads (0 = library default);
     onnx_path: a synthesizer exported by ``rtsvc export-onnx`` (else exported at load time).
+    fp16: the synthesizer in half precision (torch on CUDA; "auto" then picks torch). The
+    content encoder and the NSF source's phase stay float32. cuda_graphs: torch on CUDA replays
+    the live path's repeated calls as CUDA graphs (None = auto: on where possible; see
+    rtsvc.cuda_graphs).
     """
     from rtsvc.backends import apply_backend, choose_backend
     from rtsvc.checkpoint import load_sovits
     from rtsvc.encoders import load_content_encoder
 
-    choice = choose_backend(backend, device=device, threads=threads)
+    choice = choose_backend(backend, device=device, fp16=fp16, threads=threads, cuda_graphs=cuda_graphs)
     load_device = device if choice.name == "torch" else "cpu"  # onnxruntime places the graph itself
-    model, config, info = load_sovits(model_path, config_path, device=load_device)
+    model, config, info = load_sovits(model_path, config_path, device=load_device, fp16=choice.fp16)
     encoder = load_content_encoder(config.speech_encoder, path=encoder_path,
                                    pretrain_dir=Path(pretrain_dir) if pretrain_dir else None, device=load_device)
     if encoder.dim != config.model.ssl_dim:

@@ -84,6 +84,12 @@ class Voice(ABC):
         """Convert one live window; returns (window.out_samples,) float32 at ``sample_rate``:
         the samples ending ``window.skip_tail`` samples before the window's end."""
 
+    def warm_up(self, window_samples: int, out_samples: int, skip_tail: int = 0) -> None:
+        """Pay one-off costs (GPU kernels and plans, allocator pools, first-run graph set-up)
+        before the first live block of this window size, so it is not a late block. The engine
+        calls it off the worker thread before a stream opens or a loaded voice is switched in.
+        Default: nothing (voices that start cheaply)."""
+
     def describe(self) -> dict[str, Any]:
         """Facts for status displays (kind, rate, hop, speakers, backend)."""
         return {

@@ -51,7 +51,7 @@ from rtsvc.engine.layout import latency_breakdown, make_layout
 from rtsvc.engine.measure import LatencyMeasurement
 from rtsvc.engine.params import LiveParams
 from rtsvc.engine.pipeline import Pipeline
-from rtsvc.engine.pitch_cache import F0Estimator, default_estimator
+from rtsvc.engine.pitch_cache import F0Estimator, estimator_for_device
 from rtsvc.engine.recorder import Recorder
 from rtsvc.engine.ringbuffer import RingBuffer
 from rtsvc.engine.status import PUBLISH_POLL_SECONDS, EngineStatus, ErrorLog, build_status, next_due, stopped_preview
@@ -79,7 +79,8 @@ class Controller:
     driver: a :class:`Driver` (default: :class:`rtsvc.engine.sd_driver.SoundDeviceDriver`).
     params: initial :class:`LiveParams`. voice: an already loaded voice (else "world" at start).
     voice_loader: VoiceSpec -> Voice (default loads WORLD or ``rtsvc.sovits_voice``).
-    estimator: f0 estimator for the pitch cache (default ``rtsvc.pitch.estimate_f0``).
+    estimator: f0 estimator for the pitch cache (default ``rtsvc.pitch.estimate_f0`` with the
+    live settings, on the voice's device).
     presets: where presets live (default: the user config dir, see :mod:`rtsvc.presets`).
     """
 
@@ -95,7 +96,7 @@ class Controller:
         self._voice = voice
         self._voice_spec = VoiceSpec("world") if voice is None else None
         self._loader = voice_loader or default_voice_loader
-        self._estimator = estimator or default_estimator
+        self._custom_estimator = estimator
         self.presets = presets or PresetStore()
         self._lock = threading.RLock()
         self._worker: Worker | None = None
@@ -125,6 +126,10 @@ class Controller:
             self._warm_up_pitch(self._params)
             self._open(self._params, config)
 
+    def _estimator_for(self, voice: Voice) -> F0Estimator:
+        """The estimator given to the constructor, else the default one on the voice's device."""
+        return self._custom_estimator or estimator_for_device(getattr(voice, "device", "cpu"))
+
     def _warm_up_pitch(self, params: LiveParams) -> None:
         """Run the pitch estimator once on silence so that its model loads here (the caller's
         thread: FCPE's first call loads and exports its network, ~1 s) and not in the worker's
@@ -134,7 +139,7 @@ class Controller:
             return
         hop = voice.hop_length
         try:
-            self._estimator(np.zeros(PITCH_WARM_UP_FRAMES * hop, dtype=np.float32), voice.sample_rate, hop,
+            self._estimator_for(voice)(np.zeros(PITCH_WARM_UP_FRAMES * hop, dtype=np.float32), voice.sample_rate, hop,
                             params.f0_method, params.f0_threshold)
         except Exception:  # noqa: BLE001 - reported by the worker on its first block
             pass
@@ -148,7 +153,9 @@ class Controller:
         cap_out = int(max(RING_BLOCKS * layout.block_out, RING_MIN_SECONDS * config.output_rate)) + layout.prefill_out + 4 * config.period
         monitor = RingBuffer(cap_out) if config.monitor_name is not None else None
         callbacks = AudioCallbacks(RingBuffer(cap_in), RingBuffer(cap_out), monitor)
-        worker = Worker(callbacks, Pipeline(voice, layout, self._estimator), params, period_in=config.period,
+        pipeline = Pipeline(voice, layout, self._estimator_for(voice))
+        pipeline.warm_up(params.f0_method, params.f0_threshold)
+        worker = Worker(callbacks, pipeline, params, period_in=config.period,
                         realtime=not self.driver.steps_worker)
         worker.on_block = lambda: self._errors.observe(worker)  # worker thread, after every block
         self.driver.open(config, callbacks, worker.process_available)
@@ -232,7 +239,15 @@ class Controller:
         def run() -> None:
             try:
                 voice = self._loader(vspec)
-                self._install_voice(voice, vspec)
+                with self._lock:
+                    params, config = self._params, self._config
+                pipeline = None
+                if config is not None:  # a stream is open: warm up for its layout, here, off the worker
+                    pipeline = Pipeline(voice, make_layout(params, voice.sample_rate, voice.hop_length, config.input_rate,
+                                                           config.output_rate, config.period, voice.needs_16k),
+                                        self._estimator_for(voice))
+                    pipeline.warm_up(params.f0_method, params.f0_threshold)
+                self._install_voice(voice, vspec, pipeline)
                 fut.set_result(voice)
             except BaseException as exc:  # reported through the future and status()
                 self._errors.record(str(exc), self._worker)
@@ -241,7 +256,7 @@ class Controller:
         threading.Thread(target=run, name="rtsvc-voice-loader", daemon=True).start()
         return fut
 
-    def _install_voice(self, voice: Voice, vspec: VoiceSpec) -> None:
+    def _install_voice(self, voice: Voice, vspec: VoiceSpec, pipeline: Pipeline | None = None) -> None:
         with self._lock:
             worker, config = self._worker, self._config
             old = self._voice
@@ -252,7 +267,9 @@ class Controller:
                 return
             layout = make_layout(self._params, voice.sample_rate, voice.hop_length, config.input_rate,
                                  config.output_rate, config.period, voice.needs_16k)
-            worker.pending_pipeline = Pipeline(voice, layout, self._estimator)  # worker closes the old voice
+            if pipeline is None or pipeline.layout != layout:  # none warmed up, or the settings changed since
+                pipeline = Pipeline(voice, layout, self._estimator_for(voice))
+            worker.pending_pipeline = pipeline  # the worker closes the old voice
 
     @property
     def voice(self) -> Voice | None:

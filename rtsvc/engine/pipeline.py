@@ -24,6 +24,9 @@ from rtsvc.engine.sola import SolaJoiner
 from rtsvc.params import VoiceParams
 from rtsvc.voice import ENCODER_RATE, StreamWindow, Voice
 
+#: Pitch estimator calls on a live-sized silent segment before the first block (a CUDA
+#: estimator captures its graph on the third call with one shape, see rtsvc.cuda_graphs).
+PITCH_WARM_UP_RUNS = 3
 #: Block sources the worker can ask for.
 MODES = ("voice", "dry", "silence")
 
@@ -59,6 +62,22 @@ class Pipeline:
         #: returned (the frame just before the right context); 0 for dry/silent blocks
         self.last_f0_hz = 0.0
         self._f0_index = max(0, (L.window_v - L.right_v) // L.hop - 1)
+
+    def warm_up(self, f0_method: str, f0_threshold: float) -> None:
+        """Pay the voice's and the pitch estimator's one-off costs (GPU kernels and graphs, first
+        runs) with this layout's exact shapes, before the first block: the caller's thread, never
+        the worker's. Failures are left for the worker's first block to report."""
+        L = self.layout
+        try:
+            self.voice.warm_up(L.window_v, L.needed_v, L.right_v)
+        except Exception:  # noqa: BLE001 - reported by the worker on its first block
+            pass
+        segment = np.zeros(self.pitch.segment_frames(len(self.history), L.voice_rate, f0_method) * L.hop, dtype=np.float32)
+        for _ in range(PITCH_WARM_UP_RUNS):
+            try:
+                self.pitch.estimator(segment, L.voice_rate, L.hop, f0_method, f0_threshold)
+            except Exception:  # noqa: BLE001 - as above
+                return
 
     # -- input ------------------------------------------------------------------------------
     def push_input(self, x: np.ndarray) -> None:

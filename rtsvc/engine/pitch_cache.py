@@ -10,6 +10,7 @@ window's end were estimated last block with no right context, so they are re-est
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -42,10 +43,14 @@ def context_frames(method: str, sample_rate: int, hop: int) -> int:
     return math.ceil(PITCH_CONTEXT_SECONDS.get(method, DEFAULT_PITCH_CONTEXT_SECONDS) * sample_rate / hop)
 
 
-def default_estimator(audio: np.ndarray, sample_rate: int, hop: int, method: str, threshold: float) -> np.ndarray:
-    """rtsvc.pitch.estimate_f0 (imported when first used) with the live settings above."""
+def default_estimator(audio: np.ndarray, sample_rate: int, hop: int, method: str, threshold: float,
+                      device: str = "cpu") -> np.ndarray:
+    """rtsvc.pitch.estimate_f0 (imported when first used) with the live settings above;
+    ``device``: where the neural estimators run (a GPU: torch there, all its threads)."""
     from rtsvc.pitch import estimate_f0
 
+    if method in TORCH_METHODS and not device.startswith("cpu"):
+        return estimate_f0(audio, sample_rate, hop, method, threshold=threshold, device=device)
     if method not in TORCH_METHODS:
         # The segment's first context_frames() frames are context the cache reads but never
         # writes (history_samples() keeps enough audio for that): StoneMask skips them.
@@ -65,6 +70,14 @@ def default_estimator(audio: np.ndarray, sample_rate: int, hop: int, method: str
     finally:
         if threads != 1:
             torch.set_num_threads(threads)
+
+
+def estimator_for_device(device: str) -> F0Estimator:
+    """The default estimator for a voice on ``device``: a voice on a GPU gets its FCPE / RMVPE
+    pitch there too (the CPU stays free for the worker's own work)."""
+    if not isinstance(device, str) or device.startswith("cpu"):
+        return default_estimator
+    return functools.partial(default_estimator, device=device)
 
 
 class PitchCache:
@@ -88,13 +101,18 @@ class PitchCache:
         if not analyse:
             return f0
         write_frames = min(len(f0), nb + PITCH_MARGIN_FRAMES)
-        seg_frames = min(len(history) // self.hop, write_frames + context_frames(method, sample_rate, self.hop))
+        seg_frames = self.segment_frames(len(history), sample_rate, method)
         seg = history[len(history) - seg_frames * self.hop :]
         raw = np.asarray(self.estimator(seg, sample_rate, self.hop, method, threshold), dtype=np.float32)[:seg_frames]
         est = np.zeros(seg_frames, dtype=np.float32)  # frame i at sample i * hop: left-aligned
         est[: len(raw)] = np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)
         f0[len(f0) - write_frames :] = est[seg_frames - write_frames :]
         return f0
+
+    def segment_frames(self, history_samples: int, sample_rate: int, method: str) -> int:
+        """Frames the estimator is given each block (the same every block of a stream)."""
+        write_frames = min(len(self.f0), self.block_frames + PITCH_MARGIN_FRAMES)
+        return min(history_samples // self.hop, write_frames + context_frames(method, sample_rate, self.hop))
 
     @staticmethod
     def history_samples(window: int, block: int, hop: int, sample_rate: int) -> int:

@@ -32,7 +32,8 @@ class EngineStatus:
     latency_preview: while stopped, the latency terms (ms) the current parameters will give
     with the loaded voice (or the built-in one), devices at ``sample_rate`` (else the voice
     rate), device latency unknown (0); None while running or when the voice's rate is unknown.
-    worker_ms_p50 / _p95 / _max: worker time per block over the last 512 blocks (ms).
+    worker_ms_p50 / _p95 / _max: worker time per block over the last 512 blocks (ms);
+    worker_ms_worst: the longest block since the stream started (ms).
     rtf: worker time p50 / block duration (below 1 keeps up).
     xruns: PortAudio over/underflow flags after priming (input + output + monitor callbacks).
     input_overflow_samples: input lost to a full ring. output_underflows: callbacks that found the
@@ -62,6 +63,7 @@ class EngineStatus:
     worker_ms_p50: float = 0.0
     worker_ms_p95: float = 0.0
     worker_ms_max: float = 0.0
+    worker_ms_worst: float = 0.0
     rtf: float = 0.0
     xruns: int = 0
     input_overflow_samples: int = 0
@@ -189,6 +191,7 @@ def build_status(worker: Worker | None, config: StreamConfig | None, latency: La
     st.input_level_db, st.output_level_db = c.in_level_db, c.out_level_db
     st.latency = latency.to_dict() if latency else None
     st.worker_ms_p50, st.worker_ms_p95, st.worker_ms_max = 1000 * p50, 1000 * p95, 1000 * mx
+    st.worker_ms_worst = 1000 * worker.times.worst
     st.rtf = p50 / block_s if block_s > 0 else 0.0
     st.xruns = cb.input.xruns + cb.output.xruns + cb.monitor.xruns
     st.input_overflow_samples = cb.input.overflow_samples

@@ -4,7 +4,7 @@ A voice spec is "world" (the built-in WORLD voice) or a SoVITS model: ``(model_p
 config_path)``, a dict with the :class:`VoiceSpec` field names (``{"model_path": ...,
 "config_path": ..., "backend": "onnxruntime", ...}``) or a :class:`VoiceSpec`. The SoVITS fields
 are the ones ``rtsvc render`` / ``rtsvc live`` take on the command line (``-e``, ``-cm``, ``-fr``,
-``--backend``, ``--threads``, ``--onnx``) and are passed to
+``--backend``, ``--threads``, ``--onnx``, ``--fp16``, ``--cuda-graphs``) and are passed to
 :func:`rtsvc.sovits_voice.load_sovits_voice` unchanged. Loading runs off the audio and worker
 threads; the SoVITS loader module is imported only when needed.
 """
@@ -38,7 +38,9 @@ class VoiceSpec:
     feature_retrieval: True if cluster_path must be a feature index, False a cluster model,
     None either. backend: one of :data:`rtsvc.params.BACKEND_NAMES`.
     threads: intra-op threads (0 = the library default). onnx_path: synthesizer exported by
-    ``rtsvc export-onnx`` (onnxruntime backend; None: exported at load).
+    ``rtsvc export-onnx`` (onnxruntime backend; None: exported at load). fp16: run the
+    synthesizer in half precision (torch backend on CUDA only). cuda_graphs: replay the live
+    path as CUDA graphs (torch on CUDA; None = auto).
     """
 
     kind: str = "world"
@@ -52,6 +54,8 @@ class VoiceSpec:
     backend: str = "auto"
     threads: int = 0
     onnx_path: str | None = None
+    fp16: bool = False
+    cuda_graphs: bool | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in VOICE_KINDS:
@@ -68,6 +72,10 @@ class VoiceSpec:
             raise ParameterError(f"backend must be one of {', '.join(BACKEND_NAMES)}, got {self.backend!r}.")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
             raise ParameterError(f"threads must be an integer >= 0 (0 = library default), got {self.threads!r}.")
+        if not isinstance(self.fp16, bool):
+            raise ParameterError(f"fp16 must be true or false, got {self.fp16!r}.")
+        if self.cuda_graphs is not None and not isinstance(self.cuda_graphs, bool):
+            raise ParameterError(f"cuda_graphs must be true, false or null (auto), got {self.cuda_graphs!r}.")
         if self.feature_retrieval is not None and not isinstance(self.feature_retrieval, bool):
             raise ParameterError(f"feature_retrieval must be true, false or null, got {self.feature_retrieval!r}.")
         if self.kind == "sovits" and (not self.model_path or not self.config_path):
@@ -130,4 +138,5 @@ def default_voice_loader(spec: VoiceSpec) -> Voice:
     return load_sovits_voice(spec.model_path, spec.config_path, device=spec.device, encoder_path=spec.encoder_path,
                              pretrain_dir=spec.pretrain_dir, cluster_path=spec.cluster_path,
                              feature_retrieval=spec.feature_retrieval, backend=spec.backend, threads=spec.threads,
-                             onnx_path=spec.onnx_path)
+                             onnx_path=spec.onnx_path, fp16=spec.fp16,
+                             cuda_graphs=spec.cuda_graphs)

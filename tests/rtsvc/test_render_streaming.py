@@ -38,7 +38,7 @@ def test_live_params_take_the_render_voice_settings():
 
 
 def test_streaming_cli_and_its_errors(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(controller, "default_estimator", no_pitch)
+    monkeypatch.setattr(controller, "estimator_for_device", lambda device: no_pitch)
     src = tmp_path / "v.wav"
     sf.write(src, sung_vowel(seconds=0.3, sr=44100), 44100)
     track = tmp_path / "mix.json"

@@ -275,3 +275,51 @@ def test_worker_start_freezes_the_heap_so_full_collections_stay_short(voices, es
         assert gc.get_freeze_count() > 1000  # torch, numpy and the voice are out of the collector's way
     finally:
         ctl.stop()
+
+
+def test_voice_and_pitch_warm_up_use_the_stream_shapes_off_the_worker(voices):
+    """Before the first block (and, for a swap, in the loader thread) the voice converts a
+    silent window of the live layout's size and the estimator sees the live segment length, so
+    GPU kernels and CUDA graphs are ready when audio flows."""
+    from rtsvc.engine.pipeline import PITCH_WARM_UP_RUNS
+
+    seen = []
+
+    def recording(audio, sample_rate, hop, method, threshold):
+        seen.append((len(audio), threading.current_thread().name))
+        return np.zeros(len(audio) // hop, np.float32)
+
+    class WarmedVoice(voices["identity"]):
+        def __init__(self):
+            super().__init__()
+            self.warm = []
+
+        def warm_up(self, window_samples, out_samples, skip_tail=0):
+            self.warm.append((window_samples, out_samples, skip_tail, threading.current_thread().name))
+
+    first, second = WarmedVoice(), WarmedVoice()
+    drv = VirtualClockDriver(tone(1.0), RATE)
+    ctl = Controller(driver=drv, params=LiveParams(threshold_db=-120.0, f0_method="dio"), voice=first,
+                     voice_loader=lambda spec: second, estimator=recording)
+    ctl.start()
+    layout = ctl._worker.pipeline.layout
+    me = threading.current_thread().name
+    assert first.warm == [(layout.window_v, layout.needed_v, layout.right_v, me)]
+    warm_lengths = {n for n, _ in seen[1:]}  # seen[0]: the model-loading call on 16 frames
+    assert len(seen) == 1 + PITCH_WARM_UP_RUNS and ctl.status().blocks == 0
+    drv.run()
+    block_lengths = {n for n, name in seen[1 + PITCH_WARM_UP_RUNS:]}
+    assert block_lengths == warm_lengths  # the warm-up used the segment every block uses
+    ctl.load_voice(("m.pth", "c.json")).result(5)
+    assert len(second.warm) == 1 and second.warm[0][3] == "rtsvc-voice-loader"
+    assert ctl._worker.pending_pipeline is not None and ctl._worker.pending_pipeline.voice is second
+    ctl.stop()
+
+
+def test_status_reports_the_worst_block_since_the_start(voices, estimator):
+    ctl, drv = make(voices["identity"](), tone(0.5), estimator, threshold_db=-120.0)
+    ctl.start()
+    drv.run()
+    st = ctl.status()
+    ctl.stop()
+    assert st.worker_ms_worst >= st.worker_ms_max > 0
