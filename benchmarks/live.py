@@ -68,8 +68,9 @@ def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill
         period: int = 256, **settings):
     x = test_signal(DEVICE_RATE, seconds)
     drv = VirtualClockDriver(x, DEVICE_RATE, realtime=realtime, tail_seconds=0.2, period=period)
-    params = LiveParams(threshold_db=-120.0, f0_method=f0, transpose=4.0, block_ms=block_ms,
-                        extra_context_ms=max(30.0, min(100.0, block_ms)), prefill_ms=prefill_ms, **settings)
+    settings.setdefault("extra_context_ms", max(30.0, min(100.0, block_ms)))
+    params = LiveParams(threshold_db=-120.0, f0_method=f0, transpose=4.0, block_ms=block_ms, prefill_ms=prefill_ms,
+                        **settings)
     ctl = Controller(driver=drv, params=params, voice=voice, estimator=estimator)
     ctl.start()
     warm = None
@@ -192,9 +193,10 @@ def benchmark_module(name: str):
     return sys.modules[module_name]
 
 
-def fcpe_estimator(f0_of_16k):
-    """An engine pitch estimator from ``f0_of_16k``: (1, n16) float32 tensor at 16 kHz -> f0 at
-    10 ms frames; stretched onto the voice's frame grid by nearest neighbour (as rtsvc.pitch)."""
+def fcpe_estimator(f0_of_16k, device: str = "cpu"):
+    """An engine pitch estimator from ``f0_of_16k``: (1, n16) float32 tensor at 16 kHz (on
+    ``device``) -> f0 at 10 ms frames; stretched onto the voice's frame grid by nearest
+    neighbour (as rtsvc.pitch)."""
     import torch
 
     from rtsvc.audio_io import resample
@@ -202,47 +204,75 @@ def fcpe_estimator(f0_of_16k):
     def estimate(audio, sample_rate, hop, method, threshold):
         frames = len(audio) // hop
         x16 = torch.from_numpy(np.ascontiguousarray(resample(audio, sample_rate, 16000), dtype=np.float32))[None]
-        f0 = torch.as_tensor(f0_of_16k(x16)).reshape(1, 1, -1).float()
+        f0 = torch.as_tensor(f0_of_16k(x16.to(device))).reshape(1, 1, -1).float().cpu()
         return torch.nn.functional.interpolate(f0, size=frames, mode="nearest").reshape(-1).numpy()
 
     return estimate
 
 
-def full_size_sovits_voices(threads: int, layout: Path):
-    """{"torch": (voice, estimator), "onnxruntime": (voice, estimator)} of one random-weight
-    full-size 4.1 model (benchmarks/onnx.py builds the networks, fullsize.py gives the config),
-    its encoder and FCPE."""
+def sovits_variants(device: str) -> list[tuple[str, str, bool, bool]]:
+    """(label, backend, fp16, CUDA graphs) rows to compare: torch vs onnxruntime on the CPU;
+    torch fp32 / fp16, eager / CUDA graphs and (with onnxruntime-gpu) onnxruntime on a GPU."""
+    from rtsvc.backends import PROVIDERS, available_providers
+
+    if device == "cpu":
+        return [("torch", "torch", False, False), ("onnxruntime", "onnxruntime", False, False)]
+    rows = [("fp32 eager", "torch", False, False), ("fp16 eager", "torch", True, False),
+            ("fp32 graphs", "torch", False, True), ("fp16 graphs", "torch", True, True)]
+    if PROVIDERS["cuda"] in available_providers():
+        rows.append(("onnxruntime", "onnxruntime", False, False))
+    return rows
+
+
+def full_size_sovits_voices(threads: int, layout: Path, device: str = "cpu"):
+    """{label: (voice, estimator)} of one random-weight full-size 4.1 model (benchmarks/onnx.py
+    builds the networks, fullsize.py gives the config), its encoder and FCPE, per
+    :func:`sovits_variants`."""
+    import copy
+
     from rtsvc.backends import apply_backend, choose_backend
+    from rtsvc.encoders import TorchContentEncoder
     from rtsvc.sovits_config import parse_sovits_config
     from rtsvc.sovits_voice import SovitsVoice
 
     bench = benchmark_module("onnx")
     synth, encoder, fcpe = bench.full_size_synthesizer(), bench.full_size_encoder(layout), bench.full_size_fcpe()
     config = parse_sovits_config(benchmark_module("fullsize").full_size_config(), where="full-size benchmark config")
+    on_gpu = device != "cpu"
+    gpu_fcpe = copy.deepcopy(fcpe).to(device) if on_gpu else None
     voices = {}
-    for name in ("torch", "onnxruntime"):
-        choice = choose_backend(name, threads=threads)
-        model, enc = apply_backend(synth, encoder, choice, speakers=tuple(config.speakers),
+    for label, name, fp16, graphs in sovits_variants(device):
+        choice = choose_backend(name, device=device, fp16=fp16, threads=threads, cuda_graphs=graphs)
+        model, enc = synth, encoder
+        if name == "torch" and on_gpu:
+            model = copy.deepcopy(synth).to(device)
+            model = model.half() if fp16 else model
+            enc = TorchContentEncoder(encoder.spec, copy.deepcopy(encoder.model), device, encoder.path)
+        model, enc = apply_backend(model, enc, choice, speakers=tuple(config.speakers),
                                    speech_encoder=config.speech_encoder, unit_interpolate_mode=config.data.unit_interpolate_mode)
-        pitch = (lambda x16: fcpe(x16, 0.05)) if name == "torch" else bench.OrtFcpeNetwork(fcpe, choice)
-        voice = SovitsVoice(model, config, enc, name=f"full-size 4.1 random ({name})", backend=choice)
-        voices[name] = (voice, fcpe_estimator(pitch))
+        if on_gpu:
+            from rtsvc.cuda_graphs import GraphedFcpe
+
+            network = GraphedFcpe(gpu_fcpe) if graphs else gpu_fcpe
+            pitch = lambda x16, network=network: network(x16, 0.05)  # noqa: E731
+        else:
+            pitch = (lambda x16: fcpe(x16, 0.05)) if name == "torch" else bench.OrtFcpeNetwork(fcpe, choice)
+        voice = SovitsVoice(model, config, enc, name=f"full-size 4.1 random ({label})", device=device, backend=choice)
+        voices[label] = (voice, fcpe_estimator(pitch, device))
     return voices
 
 
-def bench_sovits(blocks, seconds: float, threads: int, layout: Path) -> None:
+def bench_sovits(voices, blocks, seconds: float, device: str) -> None:
     import torch
 
-    t0 = time.perf_counter()
-    voices = full_size_sovits_voices(threads, layout)
-    print(f"\n== full-size SoVITS 4.1 (random weights) + ContentVec-shaped encoder + FCPE, torch vs onnxruntime "
-          f"(torch {torch.__version__}, {torch.get_num_threads()} threads; built in {time.perf_counter() - t0:.0f} s); "
-          f"device rate {DEVICE_RATE} Hz, 44.1 kHz / hop 512, left context 100 ms, prefill 10 ms")
+    print(f"\n== full-size SoVITS 4.1 (random weights) + ContentVec-shaped encoder + FCPE on {device}, "
+          f"{' vs '.join(voices)} (torch {torch.__version__}, {torch.get_num_threads()} threads); "
+          f"device rate {DEVICE_RATE} Hz, 44.1 kHz / hop 512, left context <= 100 ms, prefill 10 ms")
     for name, (voice, _) in voices.items():
         facts = voice.describe()
         print(f"  {name}: synthesizer {facts['synthesizer_provider']}, encoder {facts['encoder_provider']}, "
-              f"threads {facts['threads']}")
-    head = f"{'block':>7} {'algo ms':>8} | {'torch p50':>9} {'p95':>7} {'max':>7} {'RTF':>5} | {'ORT p50':>8} {'p95':>7} {'max':>7} {'RTF':>5}"
+              f"precision {facts['precision']}, threads {facts['threads']}, CUDA graphs {facts['cuda_graphs']}")
+    head = f"{'block':>7} {'algo ms':>8} | " + " | ".join(f"{name + ' p50':>16} {'p95':>6} {'max':>6} {'RTF':>5}" for name in voices)
     print(head + "\n" + "-" * len(head))
     results: dict[str, list] = {name: [] for name in voices}
     for block in sorted(blocks):
@@ -250,13 +280,69 @@ def bench_sovits(blocks, seconds: float, threads: int, layout: Path) -> None:
         for name, (voice, estimator) in voices.items():
             st = run(voice, "fcpe", block, seconds, realtime=False, prefill_ms=10.0, estimator=estimator)
             results[name].append((block, st))
-            row.append(f"{st.worker_ms_p50:9.0f} {st.worker_ms_p95:7.0f} {st.worker_ms_max:7.0f} {st.rtf:5.2f}")
-        st = results["torch"][-1][1]
-        print(f"{st.latency['block_ms']:7.1f} {st.latency['algorithmic_ms']:8.1f} | {row[0]} | {row[1]}", flush=True)
+            row.append(f"{st.worker_ms_p50:16.1f} {st.worker_ms_p95:6.1f} {st.worker_ms_max:6.1f} {st.rtf:5.2f}")
+        st = results[next(iter(voices))][-1][1]
+        print(f"{st.latency['block_ms']:7.1f} {st.latency['algorithmic_ms']:8.1f} | " + " | ".join(row), flush=True)
     for name, (voice, estimator) in voices.items():
         smallest = wall_clock_check(voice, "fcpe", results[name], seconds, estimator, label=f"{name}: ")
         print(f"{name}: smallest block without late blocks: {smallest:.1f} ms" if smallest is not None
               else f"{name}: no block size tried runs without late blocks on this machine", flush=True)
+
+
+#: Block sizes the SoVITS target check tries, ms (2, 3 and 4 hops of 512 at 44.1 kHz).
+SOVITS_TARGET_BLOCKS_MS = (23.2, 34.8, 46.4)
+
+
+def sovits_target_check(voices, target_ms: float, seconds: float, long_seconds: float, period: int,
+                        context_ms: float, short_seconds: float = 20.0) -> None:
+    """For each variant and small block: the processing allowance that brings the algorithmic
+    latency to ``target_ms`` (SOLA search 2 ms, crossfade 3 ms, ``context_ms`` left context),
+    then ``short_seconds`` of audio stepped (worker p50/p95/worst; a block slower than its
+    allowance would be late). The configuration with the lowest RTF among those whose worst
+    block fits is then run for ``long_seconds`` stepped and ``seconds`` on the wall clock
+    (late / dropped blocks counted after the warm-up)."""
+    from rtsvc.engine.layout import make_layout
+
+    settings = dict(LOW_LATENCY_SOLA, extra_context_ms=context_ms)
+    print(f"\n== SoVITS target: algorithmic latency <= {target_ms:g} ms (device period {period} frames at "
+          f"{DEVICE_RATE} Hz, SOLA search {LOW_LATENCY_SOLA['sola_search_ms']:g} ms, crossfade "
+          f"{LOW_LATENCY_SOLA['crossfade_ms']:g} ms, left context {context_ms:g} ms); {short_seconds:g} s stepped each")
+    fits = []
+    for name, (voice, estimator) in voices.items():
+        for block in SOVITS_TARGET_BLOCKS_MS:
+            base = LiveParams(block_ms=block, prefill_ms=0.0, **settings)
+            lay = make_layout(base, voice.sample_rate, voice.hop_length, DEVICE_RATE, DEVICE_RATE, period, voice.needs_16k)
+            allowance = target_ms - 1000.0 * lay.algorithmic_seconds() - 0.05
+            if allowance < 1.0:
+                print(f"{name}: block {block:.1f} ms: no room for a processing allowance")
+                continue
+            st = run(voice, "fcpe", block, short_seconds, False, allowance, estimator, period, **settings)
+            ok = st.worker_ms_worst <= allowance and st.worker_ms_p95 < st.latency["block_ms"]
+            print(f"{name}: block {st.latency['block_ms']:.1f} ms, allowance {allowance:.1f} ms -> algorithmic "
+                  f"{st.latency['algorithmic_ms']:.1f} ms; worker p50 {st.worker_ms_p50:.2f} p95 {st.worker_ms_p95:.2f} "
+                  f"worst {st.worker_ms_worst:.2f} ms, RTF {st.rtf:.3f} -> "
+                  f"{'fits' if ok else 'does not fit (worst over the allowance or p95 over the block)'}", flush=True)
+            if ok:
+                fits.append((st.rtf, name, block, allowance))
+    if not fits:
+        print("no configuration fits the target on this machine")
+        return
+    _, name, block, allowance = min(fits)
+    voice, estimator = voices[name]
+    t0 = time.perf_counter()
+    st = run(voice, "fcpe", block, long_seconds, False, allowance, estimator, period, **settings)
+    over = st.worker_ms_worst > allowance
+    print(f"{name}, block {block:.1f} ms, allowance {allowance:.1f} ms: {long_seconds:g} s stepped ({st.blocks} blocks, "
+          f"{time.perf_counter() - t0:.0f} s): worker p50 {st.worker_ms_p50:.2f} p95 {st.worker_ms_p95:.2f} worst "
+          f"{st.worker_ms_worst:.2f} ms, RTF {st.rtf:.3f}, algorithmic {st.latency['algorithmic_ms']:.1f} ms -> "
+          f"{'a block would be late' if over else 'no block over its allowance'}", flush=True)
+    if seconds > 0:
+        rt = run(voice, "fcpe", block, seconds, True, allowance, estimator, period, **settings)
+        ok = rt.late_blocks == 0 and rt.dropped_blocks == 0
+        print(f"{name}, same settings, {seconds:g} s on the wall clock: late {rt.late_blocks}, dropped "
+              f"{rt.dropped_blocks} of {rt.blocks} blocks after the warm-up, worker p50 {rt.worker_ms_p50:.2f} worst "
+              f"{rt.worker_ms_worst:.2f} ms, RTF {rt.rtf:.3f}, callback worst {rt.callback_worst_ms:.3f} ms -> "
+              f"{'sustained' if ok else 'NOT sustained'}", flush=True)
 
 
 def main() -> None:
@@ -265,7 +351,7 @@ def main() -> None:
                     help="which rows: the built-in voice (or -m/-c) and/or the full-size SoVITS voice")
     ap.add_argument("--blocks", type=float, nargs="*", default=list(DEFAULT_BLOCKS_MS),
                     help="block sizes, ms (none: skip the table, e.g. for a target check only)")
-    ap.add_argument("--sovits-blocks", type=float, nargs="+", default=list(SOVITS_BLOCKS_MS),
+    ap.add_argument("--sovits-blocks", type=float, nargs="*", default=list(SOVITS_BLOCKS_MS),
                     help="block sizes for the full-size SoVITS rows, ms")
     ap.add_argument("--f0", nargs="+", default=["dio", "fcpe"], help="pitch estimators to try (built-in voice rows)")
     ap.add_argument("--seconds", type=float, default=4.0, help="test signal length, s")
@@ -273,7 +359,14 @@ def main() -> None:
     ap.add_argument("--layout", type=Path, default=None, help="contentvec layout_base.json (default: shared fixtures)")
     ap.add_argument("-m", "--model", help="SoVITS model .pth (with -c) instead of the built-in voice")
     ap.add_argument("-c", "--config")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="cpu", help="torch device of the voices (cpu, cuda)")
+    ap.add_argument("--sovits-target-ms", type=float, default=None,
+                    help="also run the SoVITS target check at this algorithmic latency (e.g. 50 on a GPU)")
+    ap.add_argument("--long-seconds", type=float, default=600.0,
+                    help="audio stepped through each SoVITS target configuration, s (default 10 minutes)")
+    ap.add_argument("--context-ms", type=float, default=100.0, help="left context of the SoVITS target check, ms")
+    ap.add_argument("--short-seconds", type=float, default=20.0,
+                    help="audio stepped through each SoVITS target configuration before the long run, s")
     ap.add_argument("--target-latency-ms", type=float, default=None,
                     help="also run the target check at this algorithmic latency (built-in voice rows)")
     ap.add_argument("--target-seconds", type=float, default=20.0, help="wall-clock length of each target run, s")
@@ -291,7 +384,14 @@ def main() -> None:
     if "sovits" in args.voices:
         root = os.environ.get("RTSVC_FIXTURES")
         base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-        bench_sovits(args.sovits_blocks, args.seconds, args.threads, args.layout or base / "contentvec" / "layout_base.json")
+        t0 = time.perf_counter()
+        voices = full_size_sovits_voices(args.threads, args.layout or base / "contentvec" / "layout_base.json", args.device)
+        print(f"\nfull-size SoVITS voices built in {time.perf_counter() - t0:.0f} s")
+        if args.sovits_blocks:
+            bench_sovits(voices, args.sovits_blocks, args.seconds, args.device)
+        if args.sovits_target_ms is not None:
+            sovits_target_check(voices, args.sovits_target_ms, args.target_seconds, args.long_seconds, args.period,
+                                args.context_ms, args.short_seconds)
     load = os.getloadavg()
     print(f"load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (on {os.cpu_count()} cores; above "
           f"{os.cpu_count()} means other processes competed for the CPU)")
