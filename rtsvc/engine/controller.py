@@ -67,8 +67,6 @@ RING_BLOCKS = 16
 RING_MIN_SECONDS = 2.0
 #: Fade length used when a stream restarts or stops (seconds of output muted before closing).
 RESTART_FADE_SECONDS = 0.05
-#: Frames of silence the pitch estimator is warmed up on before the stream starts.
-PITCH_WARM_UP_FRAMES = 16
 #: Allowed subscription rates (Hz).
 SUBSCRIBE_RATE_RANGE = (0.5, 60.0)
 
@@ -123,26 +121,11 @@ class Controller:
             config = self.driver.configure(self._params)  # device errors before a slow voice load
             if self._voice is None:
                 self._voice = self._loader(self._voice_spec or VoiceSpec("world"))
-            self._warm_up_pitch(self._params)
-            self._open(self._params, config)
+            self._open(self._params, config)  # warms the voice and the pitch estimator up first
 
     def _estimator_for(self, voice: Voice) -> F0Estimator:
         """The estimator given to the constructor, else the default one on the voice's device."""
         return self._custom_estimator or estimator_for_device(getattr(voice, "device", "cpu"))
-
-    def _warm_up_pitch(self, params: LiveParams) -> None:
-        """Run the pitch estimator once on silence so that its model loads here (the caller's
-        thread: FCPE's first call loads and exports its network, ~1 s) and not in the worker's
-        first block. A failure is left for the worker to report (it falls back and says why)."""
-        voice = self._voice
-        if voice is None:
-            return
-        hop = voice.hop_length
-        try:
-            self._estimator_for(voice)(np.zeros(PITCH_WARM_UP_FRAMES * hop, dtype=np.float32), voice.sample_rate, hop,
-                            params.f0_method, params.f0_threshold)
-        except Exception:  # noqa: BLE001 - reported by the worker on its first block
-            pass
 
     def _open(self, params: LiveParams, config: StreamConfig | None = None) -> None:
         config = config or self.driver.configure(params)
@@ -204,8 +187,9 @@ class Controller:
         """
         with self._lock:
             new = self._params.with_changes(**changes)
-            if new.f0_method != self._params.f0_method:
-                self._warm_up_pitch(new)
+            if new.f0_method != self._params.f0_method and self._worker is not None:
+                # here, not in the worker's next block: FCPE's first call loads its network (~1 s)
+                self._worker.pipeline.warm_up_pitch(new.f0_method, new.f0_threshold)
             restart = self._worker is not None and bool(new.stream_changes(self._params))
             old = self._params
             self._params = new

@@ -72,11 +72,17 @@ class Pipeline:
             self.voice.warm_up(L.window_v, L.needed_v, L.right_v)
         except Exception:  # noqa: BLE001 - reported by the worker on its first block
             pass
+        self.warm_up_pitch(f0_method, f0_threshold)
+
+    def warm_up_pitch(self, f0_method: str, f0_threshold: float) -> None:
+        """The pitch estimator's part of :meth:`warm_up` (also run when the f0 method changes):
+        its model loads (FCPE's first call, ~1 s) and a GPU estimator captures its graph."""
+        L = self.layout
         segment = np.zeros(self.pitch.segment_frames(len(self.history), L.voice_rate, f0_method) * L.hop, dtype=np.float32)
         for _ in range(PITCH_WARM_UP_RUNS):
             try:
                 self.pitch.estimator(segment, L.voice_rate, L.hop, f0_method, f0_threshold)
-            except Exception:  # noqa: BLE001 - as above
+            except Exception:  # noqa: BLE001 - reported by the worker on its first block
                 return
 
     # -- input ------------------------------------------------------------------------------

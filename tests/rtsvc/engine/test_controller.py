@@ -305,10 +305,10 @@ def test_voice_and_pitch_warm_up_use_the_stream_shapes_off_the_worker(voices):
     layout = ctl._worker.pipeline.layout
     me = threading.current_thread().name
     assert first.warm == [(layout.window_v, layout.needed_v, layout.right_v, me)]
-    warm_lengths = {n for n, _ in seen[1:]}  # seen[0]: the model-loading call on 16 frames
-    assert len(seen) == 1 + PITCH_WARM_UP_RUNS and ctl.status().blocks == 0
+    warm_lengths = {n for n, _ in seen}
+    assert len(seen) == PITCH_WARM_UP_RUNS and all(name == me for _, name in seen) and ctl.status().blocks == 0
     drv.run()
-    block_lengths = {n for n, name in seen[1 + PITCH_WARM_UP_RUNS:]}
+    block_lengths = {n for n, name in seen[PITCH_WARM_UP_RUNS:]}
     assert block_lengths == warm_lengths  # the warm-up used the segment every block uses
     ctl.load_voice(("m.pth", "c.json")).result(5)
     assert len(second.warm) == 1 and second.warm[0][3] == "rtsvc-voice-loader"
