@@ -66,8 +66,11 @@ class MainWindow(QMainWindow):
 
     def __init__(self, controller: ControllerLike, settings_file: Path | None,
                  render_voice_factory: Callable[[Any], Voice] = default_voice_factory,
-                 open_folder: Callable[[Path], None] = open_in_file_manager, status_hz: float = STATUS_HZ) -> None:
+                 open_folder: Callable[[Path], None] = open_in_file_manager, status_hz: float = STATUS_HZ,
+                 voice_options: dict[str, Any] | None = None) -> None:
         super().__init__()
+        #: VoiceSpec fields for every SoVITS voice this window loads (``rtsvc gui --device cuda ...``)
+        self.voice_options = dict(voice_options or {})
         self.setWindowTitle("rtsvc — voice changer")
         self.settings_file = settings_file
         self.settings = GuiSettings()
@@ -138,6 +141,8 @@ class MainWindow(QMainWindow):
         else:
             try:
                 spec = find_model_files(path).spec
+                if self.voice_options:
+                    spec = {"model_path": spec[0], "config_path": spec[1], **self.voice_options}
             except Exception as exc:  # noqa: BLE001 - shown in the window
                 self.banner.show_message(error_text(exc))
                 return

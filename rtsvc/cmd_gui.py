@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
+from rtsvc.cli_options import add_backend_options, cuda_graphs_option
 from rtsvc.errors import RtsvcError
 
 
@@ -20,7 +21,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("voice", nargs="?", metavar="MODEL",
                    help="a SoVITS model folder (config.json + G_*.pth) or G_*.pth file to load at start "
                    "(default: the voice used last time, else the built-in voice)")
+    g = p.add_argument_group("how SoVITS voices run")
+    g.add_argument("--device", default="cpu", help="torch device for SoVITS models (cpu, cuda, ...)")
+    add_backend_options(g)
     return p
+
+
+def voice_options(args: argparse.Namespace) -> dict:
+    """The VoiceSpec fields the options give every SoVITS voice the panel loads."""
+    options = {"device": args.device, "backend": args.backend, "threads": args.threads, "fp16": args.fp16,
+               "cuda_graphs": cuda_graphs_option(args.cuda_graphs)}
+    if args.onnx_path:
+        options["onnx_path"] = args.onnx_path
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
 
     controller = Controller()
     try:
-        return run_panel(controller, voice=args.voice)
+        return run_panel(controller, voice=args.voice, voice_options=voice_options(args))
     finally:
         controller.close()

@@ -133,3 +133,24 @@ def test_dropping_a_folder_on_the_voice_box_requests_that_voice(window, qtbot, t
     drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
     window.voice_panel.dropEvent(drop)  # Qt only delivers drops inside a real drag; call the handler
     assert requested == [str(tmp_path)] and drop.isAccepted()
+
+
+def test_gui_device_options_reach_every_sovits_voice_spec(qtbot, controller, config_dir, tmp_path: Path, monkeypatch):
+    """`rtsvc gui --device cuda --fp16 ...` gives the panel VoiceSpec fields for each model it loads."""
+    from rtsvc.cmd_gui import voice_options
+    from rtsvc.cli import build_parser
+    from rtsvc.engine.voices import parse_voice_spec
+    from rtsvc.gui.main_window import MainWindow
+
+    args = build_parser().parse_args(["gui", "--device", "cuda", "--fp16", "--backend", "torch", "--cuda-graphs", "off"])
+    options = voice_options(args)
+    assert options == {"device": "cuda", "backend": "torch", "threads": 0, "fp16": True, "cuda_graphs": False}
+    w = MainWindow(controller, config_dir / "gui.json", voice_options=options)
+    qtbot.addWidget(w)
+    asked = []
+    monkeypatch.setattr(w.bridge, "load_voice", asked.append)
+    folder = make_model_folder(tmp_path / "voices", "alice", GOOD_MODEL)
+    w.request_voice(str(folder))
+    spec = parse_voice_spec(asked[0])
+    assert spec.kind == "sovits" and spec.device == "cuda" and spec.fp16 is True and spec.cuda_graphs is False
+    assert spec.model_path.endswith(".pth") and spec.config_path.endswith("config.json")
