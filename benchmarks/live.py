@@ -19,9 +19,11 @@ wall clock and the late/dropped blocks after the warm-up are counted (0 and 0 = 
 SoVITS rows (``--voices sovits``): a full-size random-weight so-vits-svc 4.1 voice (template
 sizes: hidden 192, filter 768, 6 layers, upsampling 8-8-2-2-2 from 512 channels, ssl_dim 768,
 loudness embedding, 44.1 kHz / hop 512), a full-size ContentVec-shaped encoder (vec768l12) and a
-full-size FCPE network, built by benchmarks/onnx.py and fullsize.py; once with every network in torch
-and once in ONNX Runtime (FCPE's mel front end stays torch in both), side by side per block size.
-The random FCPE gives random pitch: this measures speed only.
+full-size FCPE network, built by benchmarks/onnx.py and fullsize.py; on the CPU once with every
+network in torch and once in ONNX Runtime (FCPE's mel front end stays torch in both), with
+``--device cuda`` in torch fp32 / fp16, eager / CUDA graphs (and onnxruntime when it has the CUDA
+provider), side by side per block size. The random FCPE gives random pitch: this measures speed
+only. ``--sovits-target-ms 50``: the SoVITS target check (:func:`sovits_target_check`).
 
 Columns: worker p50/p95/max (ms per block), RTF (p50 / block), algorithmic latency (ms) with a
 10 ms processing allowance, and the split of one block's time into pitch estimation and the
@@ -135,19 +137,25 @@ LOW_LATENCY_SOLA = {"sola_search_ms": 2.0, "crossfade_ms": 3.0}
 TARGET_BLOCKS_MS = (10.0, 15.0, 20.0)
 
 
-def target_check(voice, f0_methods, target_ms: float, seconds: float, period: int) -> None:
-    """Wall-clock runs at an algorithmic latency of ``target_ms`` (see the module docstring)."""
+def allowance_for(voice, target_ms: float, block: float, period: int, **settings) -> float:
+    """The processing allowance (ms) that brings the algorithmic latency of ``block`` with
+    ``settings`` to ``target_ms`` (below 1 ms: no room)."""
     from rtsvc.engine.layout import make_layout
 
+    base = LiveParams(block_ms=block, prefill_ms=0.0, **settings)
+    lay = make_layout(base, voice.sample_rate, voice.hop_length, DEVICE_RATE, DEVICE_RATE, period, voice.needs_16k)
+    return target_ms - 1000.0 * lay.algorithmic_seconds() - 0.05
+
+
+def target_check(voice, f0_methods, target_ms: float, seconds: float, period: int) -> None:
+    """Wall-clock runs at an algorithmic latency of ``target_ms`` (see the module docstring)."""
     print(f"\n== target: algorithmic latency <= {target_ms:g} ms (device period {period} frames at {DEVICE_RATE} Hz, "
           f"SOLA search {LOW_LATENCY_SOLA['sola_search_ms']:g} ms, crossfade {LOW_LATENCY_SOLA['crossfade_ms']:g} ms, "
           f"{seconds:g} s on the wall clock after a {WARMUP_SECONDS:g} s warm-up)")
     for f0 in f0_methods:
         for block in TARGET_BLOCKS_MS:
-            base = LiveParams(block_ms=block, prefill_ms=0.0, extra_context_ms=max(30.0, min(100.0, block)),
-                              **LOW_LATENCY_SOLA)
-            lay = make_layout(base, voice.sample_rate, voice.hop_length, DEVICE_RATE, DEVICE_RATE, period, voice.needs_16k)
-            allowance = target_ms - 1000.0 * lay.algorithmic_seconds() - 0.05
+            allowance = allowance_for(voice, target_ms, block, period, extra_context_ms=max(30.0, min(100.0, block)),
+                                      **LOW_LATENCY_SOLA)
             if allowance < 1.0:
                 print(f"{f0:>6} block {block:4.1f} ms: no room for a processing allowance")
                 continue
@@ -301,8 +309,6 @@ def sovits_target_check(voices, target_ms: float, seconds: float, long_seconds: 
     allowance would be late). The configuration with the lowest RTF among those whose worst
     block fits is then run for ``long_seconds`` stepped and ``seconds`` on the wall clock
     (late / dropped blocks counted after the warm-up)."""
-    from rtsvc.engine.layout import make_layout
-
     settings = dict(LOW_LATENCY_SOLA, extra_context_ms=context_ms)
     print(f"\n== SoVITS target: algorithmic latency <= {target_ms:g} ms (device period {period} frames at "
           f"{DEVICE_RATE} Hz, SOLA search {LOW_LATENCY_SOLA['sola_search_ms']:g} ms, crossfade "
@@ -310,9 +316,7 @@ def sovits_target_check(voices, target_ms: float, seconds: float, long_seconds: 
     fits = []
     for name, (voice, estimator) in voices.items():
         for block in SOVITS_TARGET_BLOCKS_MS:
-            base = LiveParams(block_ms=block, prefill_ms=0.0, **settings)
-            lay = make_layout(base, voice.sample_rate, voice.hop_length, DEVICE_RATE, DEVICE_RATE, period, voice.needs_16k)
-            allowance = target_ms - 1000.0 * lay.algorithmic_seconds() - 0.05
+            allowance = allowance_for(voice, target_ms, block, period, **settings)
             if allowance < 1.0:
                 print(f"{name}: block {block:.1f} ms: no room for a processing allowance")
                 continue

@@ -83,7 +83,7 @@ class GraphedCall:
             if self.failure is not None or not self._due(key):
                 return self.fn(*(x.to(self.device, non_blocking=True) for x in inputs))
             try:
-                entry = self._capture(inputs, key)
+                entry = self._capture(inputs)
             except Exception as exc:  # noqa: BLE001 - any capture problem means: stay eager
                 self.failure = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
                 self.graphs.clear()
@@ -103,7 +103,7 @@ class GraphedCall:
             self.calls.popitem(last=False)
         return count > EAGER_CALLS_BEFORE_CAPTURE
 
-    def _capture(self, inputs: tuple[torch.Tensor, ...], key: tuple) -> _Graph:
+    def _capture(self, inputs: tuple[torch.Tensor, ...]) -> _Graph:
         static = [torch.empty(x.shape, dtype=x.dtype, device=self.device) for x in inputs]
         for buffer, x in zip(static, inputs):
             buffer.copy_(x)
@@ -121,7 +121,7 @@ class GraphedCall:
         if len(self.graphs) >= MAX_GRAPHS:
             self.graphs.popitem(last=False)
         entry = _Graph(graph, static, output)
-        self.graphs[key] = entry
+        self.graphs[_signature(inputs)] = entry
         return entry
 
     def describe(self) -> str:
@@ -143,7 +143,6 @@ class _GraphRunner:
     provider = "torch CUDA graphs"
 
     def __init__(self, wrapper: torch.nn.Module, names: list[str], device: str) -> None:
-        self.wrapper = wrapper
         self.names = names
         self.call = GraphedCall(lambda *xs: wrapper(*xs), device)
         self._host_zeros = np.zeros(0, dtype=np.float32)
@@ -233,14 +232,6 @@ class GraphedFcpe(torch.nn.Module):
         self.device = next(fcpe.parameters()).device
         self.calls: OrderedDict[float, GraphedCall] = OrderedDict()
         self._lock = threading.Lock()
-
-    @property
-    def sample_rate(self) -> int:
-        return self.fcpe.sample_rate
-
-    @property
-    def hop_length(self) -> int:
-        return self.fcpe.hop_length
 
     @property
     def replays(self) -> int:
