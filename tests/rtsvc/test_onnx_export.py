@@ -196,3 +196,12 @@ def test_content_encoder_export_reads_back_as_rtsvc_onnx_encoder(tmp_path, fixtu
         got = onnx_encoder.encode(wave)
         assert got.shape == expected.shape and onnx_encoder.dim == torch_encoder.dim
         assert (got - expected).abs().max().item() <= 1e-4
+
+
+def test_cpu_sessions_do_not_spin(fixtures_dir, cpu):
+    """A live block runs pitch, encoder and synthesizer sessions back to back on few cores: a
+    session's idle threads must sleep, not spin, or they starve the next session."""
+    model, config, _ = H.load_fixture(fixtures_dir, "v41_vec256_novol")
+    facts = synthesizer_facts(model, speakers=tuple(config.speakers))
+    session = make_session(synthesizer_onnx_bytes(model, facts), cpu)
+    assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
