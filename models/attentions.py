@@ -82,29 +82,29 @@ class MultiHeadAttention(nn.Module):
         out = out.transpose(2, 3).contiguous().view(b, d, t_q)
         return self.conv_o(out)
 
-    def _offsets(self, length: int):
-        """(column r of the 2w+1 relative axis, diagonal offset j-i, first row i) per usable offset."""
-        w = self.window
-        for r in range(2 * w + 1):
-            offset = r - w
-            if abs(offset) < length:
-                yield r, offset, max(0, -offset)
-
     def _relative_to_absolute(self, rel: torch.Tensor, length: int) -> torch.Tensor:
-        """rel (B, H, T, 2w+1) -> (B, H, T, T): entry (i, j) = rel[i, j-i+w] when |j-i| <= w, else 0."""
-        out = rel.new_zeros(rel.shape[:2] + (length, length))
-        for r, offset, first_row in self._offsets(length):
-            n = length - abs(offset)
-            out.diagonal(offset=offset, dim1=-2, dim2=-1).copy_(rel[..., first_row : first_row + n, r])
-        return out
+        """rel (B, H, T, 2w+1) -> (B, H, T, T): entry (i, j) = rel[i, j-i+w] when |j-i| <= w, else 0.
+
+        One gather from ``rel`` with a zero column appended (index 2w+1 for offsets outside the
+        window), so the op count does not grow with the window (a CUDA-graph replay is bound by
+        the number of kernels, and the ONNX graph stays small)."""
+        w = self.window
+        pos = torch.arange(length, device=rel.device)
+        offset = pos[None, :] - pos[:, None]  # (T, T): j - i
+        column = torch.where(offset.abs() <= w, offset + w, 2 * w + 1)
+        padded = F.pad(rel, (0, 1))
+        return torch.gather(padded, -1, column.expand(rel.shape[:2] + (length, length)))
 
     def _absolute_to_relative(self, p: torch.Tensor, length: int) -> torch.Tensor:
-        """p (B, H, T, T) -> (B, H, T, 2w+1): entry (i, r) = p[i, i+r-w] when inside, else 0."""
-        out = p.new_zeros(p.shape[:2] + (length, 2 * self.window + 1))
-        for r, offset, first_row in self._offsets(length):
-            n = length - abs(offset)
-            out[..., first_row : first_row + n, r] = p.diagonal(offset=offset, dim1=-2, dim2=-1)
-        return out
+        """p (B, H, T, T) -> (B, H, T, 2w+1): entry (i, r) = p[i, i+r-w] when inside, else 0.
+
+        One gather from ``p`` padded with w zero columns on each side: column i + r of the padded
+        matrix is column i + r - w of ``p``."""
+        w = self.window
+        pos = torch.arange(length, device=p.device)
+        column = pos[:, None] + torch.arange(2 * w + 1, device=p.device)[None, :]  # (T, 2w+1)
+        padded = F.pad(p, (w, w))
+        return torch.gather(padded, -1, column.expand(p.shape[:2] + (length, 2 * w + 1)))
 
 
 class FFN(nn.Module):
