@@ -29,22 +29,32 @@ from .modules import conv_padding
 from .nsf_hifigan import LRELU_SLOPE, ResBlock1
 
 
-def _grouped_conv(convs: list[nn.Module], dilation: int, kernel: int) -> nn.Conv1d:
-    """The convs (each (C, C, k_b), 'same' padding at ``dilation``) as one Conv1d with groups =
+class _GroupedConv(nn.Module):
+    """A grouped Conv1d with given weights (no random init: building one must not touch the
+    CUDA generator, which a captured CUDA graph may own)."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, dilation: int, groups: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.bias = nn.Parameter(bias, requires_grad=False)
+        self.dilation, self.groups = dilation, groups
+        self.padding = conv_padding(weight.shape[-1], dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(x, self.weight, self.bias, 1, self.padding, self.dilation, self.groups)
+
+
+def _grouped_conv(convs: list[nn.Module], dilation: int, kernel: int) -> _GroupedConv:
+    """The convs (each (C, C, k_b), 'same' padding at ``dilation``) as one conv with groups =
     len(convs) and zero-padded, centred kernels of size ``kernel``."""
     weights = [conv.effective_weight().detach() for conv in convs]
-    channels = weights[0].shape[0]
-    first = weights[0]
-    fused = nn.Conv1d(channels * len(convs), channels * len(convs), kernel, dilation=dilation,
-                      padding=conv_padding(kernel, dilation), groups=len(convs),
-                      device=first.device, dtype=first.dtype)
-    with torch.no_grad():
-        fused.weight.zero_()
-        for b, (conv, weight) in enumerate(zip(convs, weights)):
-            start = (kernel - weight.shape[-1]) // 2
-            fused.weight[b * channels : (b + 1) * channels, :, start : start + weight.shape[-1]] = weight
-            fused.bias[b * channels : (b + 1) * channels] = conv.bias.detach()
-    return fused.requires_grad_(False)
+    channels, n = weights[0].shape[0], len(convs)
+    weight = weights[0].new_zeros(n * channels, channels, kernel)
+    for b, w in enumerate(weights):
+        start = (kernel - w.shape[-1]) // 2
+        weight[b * channels : (b + 1) * channels, :, start : start + w.shape[-1]] = w
+    bias = torch.cat([conv.bias.detach() for conv in convs])
+    return _GroupedConv(weight, bias, dilation, n)
 
 
 class ParallelResBlock1(nn.Module):
