@@ -35,6 +35,29 @@ NORM_EPS = 1e-5
 
 #: Sample rate the network expects, Hz.
 HUBERT_SAMPLE_RATE = 16000
+#: On CUDA, inputs up to this many frames (a live window) run the positional convolution as one
+#: batched matmul over unfolded frames (see :func:`grouped_conv_as_matmul`); longer ones, the
+#: CPU and ONNX export use the Conv1d.
+POS_CONV_MATMUL_MAX_FRAMES = 64
+
+
+def grouped_conv_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int,
+                           groups: int) -> torch.Tensor:
+    """``F.conv1d(x, weight, bias, padding=padding, groups=groups)`` (stride 1) as one batched
+    matmul: x (B, C, T), weight (C_out, C / groups, K) -> (B, C_out, T + 2 * padding - K + 1).
+
+    For a few frames and a long kernel (ContentVec's 128 taps, 16 groups) cuDNN ran one slow
+    kernel per group; the unfolded input is T x C x K floats (393 KB a frame), so this is for
+    short inputs only."""
+    batch, channels, _ = x.shape
+    kernel = weight.shape[-1]
+    per_group, out_per_group = channels // groups, weight.shape[0] // groups
+    columns = F.pad(x, (padding, padding)).unfold(2, kernel, 1)  # (B, C, T_out, K), a view
+    frames = columns.shape[2]
+    columns = columns.reshape(batch, groups, per_group, frames, kernel).permute(0, 1, 3, 2, 4)
+    columns = columns.reshape(batch, groups, frames, per_group * kernel)
+    out = torch.matmul(columns, weight.reshape(groups, out_per_group, per_group * kernel).transpose(1, 2))
+    return out.permute(0, 1, 3, 2).reshape(batch, groups * out_per_group, frames) + bias[:, None]
 
 
 @dataclass(frozen=True)
@@ -239,7 +262,7 @@ class HubertModel(nn.Module):
                 f"({self.config.receptive_field - 2 * self.config.input_padding} samples)"
             )
         x = self.projected_features(wav_16k.float())
-        pos = self.pos_conv(x.transpose(1, 2))
+        pos = self._positional_conv(x.transpose(1, 2))
         if self.config.pos_conv_kernel % 2 == 0:
             pos = pos[:, :, :-1]  # an even kernel with padding k/2 yields one frame too many
         x = self.encoder_norm(x + F.gelu(pos).transpose(1, 2))
@@ -248,6 +271,14 @@ class HubertModel(nn.Module):
         if final_proj:
             x = self.final_proj(x)
         return x
+
+
+    def _positional_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """pos_conv of x (B, E, T); a batched matmul for short inputs on CUDA (same sums)."""
+        if x.is_cuda and x.shape[-1] <= POS_CONV_MATMUL_MAX_FRAMES and not torch.jit.is_tracing():
+            conv = self.pos_conv
+            return grouped_conv_as_matmul(x, conv.weight, conv.bias, conv.padding[0], conv.groups)
+        return self.pos_conv(x)
 
 
 class UnitsForExport(nn.Module):

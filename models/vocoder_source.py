@@ -31,6 +31,14 @@ def upsample_f0(f0: torch.Tensor, upp: int) -> torch.Tensor:
     return f0.float().repeat_interleave(upp, dim=1).unsqueeze(-1)
 
 
+def _cumsum_samples(x: torch.Tensor) -> torch.Tensor:
+    """Inclusive float64 cumulative sum of (B, N, dim) along N, computed along the contiguous
+    last axis of the transpose: a CUDA scan over a non-innermost axis runs one thread per
+    column (dim = 9 here) and took 1 ms per call for a 23 ms live window, the innermost scan
+    tens of microseconds."""
+    return torch.cumsum(x.double().transpose(1, 2).contiguous(), dim=2).transpose(1, 2)
+
+
 class HarmonicSource(nn.Module):
     """so-vits-svc ``SourceModuleHnNSF`` (4.1-Stable behaviour).
 
@@ -68,10 +76,10 @@ class HarmonicSource(nn.Module):
     def _running_phase(increments: torch.Tensor) -> torch.Tensor:
         """Inclusive cumulative sum along samples in float64, kept in ~[0, 1) by subtracting one
         cycle after every sample where the wrapped float32 sum decreases. (B, N, dim) float32."""
-        wrapped = torch.cumsum(increments.double(), dim=1).float() % 1
+        wrapped = _cumsum_samples(increments).float() % 1
         shift = torch.zeros_like(increments)
         shift[:, 1:, :] = -((wrapped[:, 1:, :] - wrapped[:, :-1, :]) < 0).float()
-        return torch.cumsum((increments + shift).double(), dim=1).float()
+        return _cumsum_samples(increments + shift).float()
 
     def forward(self, f0_samples: torch.Tensor, draws: RandomDraws | None = None) -> torch.Tensor:
         sines = self.sine_bank(f0_samples, draws).to(self.l_linear.weight.dtype)

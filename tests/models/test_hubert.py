@@ -332,3 +332,19 @@ def test_hubert_soft_refuses_unknown_and_missing_keys(tmp_path):
     torch.save({"step": 3}, tmp_path / "notsoft.pt")
     with pytest.raises(ModelFileError, match="not a HuBERT-Soft state dict"):
         load_hubert_soft(tmp_path / "notsoft.pt")
+
+
+@pytest.mark.parametrize("channels, groups, kernel, frames", [(768, 16, 128, 6), (32, 4, 8, 3), (12, 3, 5, 40),
+                                                              (16, 1, 4, 1)])
+def test_grouped_conv_as_matmul_is_the_convolution(channels, groups, kernel, frames):
+    """The CUDA live-window form of ContentVec's positional convolution (checked here on the CPU)."""
+    from rtsvc.models.hubert import grouped_conv_as_matmul
+
+    gen = torch.Generator().manual_seed(frames)
+    x = torch.randn(2, channels, frames, generator=gen)
+    weight = torch.randn(channels, channels // groups, kernel, generator=gen) / (channels // groups * kernel) ** 0.5
+    bias = torch.randn(channels, generator=gen)
+    expected = F.conv1d(x, weight, bias, padding=kernel // 2, groups=groups)
+    got = grouped_conv_as_matmul(x, weight, bias, kernel // 2, groups)
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max().item() < 1e-5

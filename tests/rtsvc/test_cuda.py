@@ -135,6 +135,24 @@ def test_content_encoder_on_cuda_matches_cpu(cv_dir):
     assert err < 1e-2, f"encoder features differ by {err:.2e} (relative to the peak)"
 
 
+def test_content_encoder_live_window_on_cuda_matches_cpu(cv_dir, monkeypatch):
+    """A live window's few frames take the batched-matmul positional convolution on CUDA;
+    it agrees with the Conv1d form and with the CPU."""
+    from rtsvc.encoders import load_content_encoder
+    from rtsvc.models import hubert
+
+    path = cv_dir / "contentvec_tiny_legacy_like.pt"
+    audio = np.load(cv_dir / "input.npy").reshape(-1).astype(np.float32)[:2400]  # ~7 frames
+    cpu = load_content_encoder("vec768l12", path=path).encode(audio)
+    encoder = load_content_encoder("vec768l12", path=path, device="cuda")
+    matmul = encoder.encode(audio).cpu()
+    monkeypatch.setattr(hubert, "POS_CONV_MATMUL_MAX_FRAMES", 0)
+    conv = encoder.encode(audio).cpu()
+    for got in (matmul, conv):
+        err = (got - cpu).abs().max().item() / cpu.abs().max().item()
+        assert err < 1e-2, f"encoder features differ by {err:.2e} (relative to the peak)"
+
+
 def test_fcpe_network_on_cuda_matches_cpu():
     from rtsvc.models.fcpe import Fcpe, FcpeNetConfig
     from rtsvc.models.fcpe_mel import MelConfig
