@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from .coarse_f0 import f0_to_coarse
 from .vocoder_snake import ALIAS_RATIO
-from .vocoder_source import SINE_AMP, UNVOICED_NOISE_STD, VOICED_NOISE_STD
+from .vocoder_source import SINE_AMP, UNVOICED_NOISE_STD, VOICED_NOISE_STD, running_phase
 
 #: Graph input names, in order (so-vits-svc / MoeVoiceStudio names first).
 CONTRACT_INPUTS = ("c", "f0", "mel2ph", "uv", "noise", "sid")
@@ -107,10 +107,7 @@ class ExcitationForExport(nn.Module):
             overtones_only = (harmonics > 1).float()  # the fundamental starts at phase 0
             first = increments[:, :1, :] + (harmonic_phase.float() * overtones_only).unsqueeze(1)
             increments = torch.cat([first, increments[:, 1:, :]], dim=1)
-        wrapped = torch.cumsum(increments.double(), dim=1).float() % 1
-        dropped = ((wrapped[:, 1:, :] - wrapped[:, :-1, :]) < 0).float()
-        shift = torch.cat([torch.zeros_like(increments[:, :1, :]), -dropped], dim=1)
-        phase = torch.cumsum((increments + shift).double(), dim=1).float()
+        phase = running_phase(increments)
         voiced = (f0_samples > 0).float()
         sines = torch.sin(phase * 2 * math.pi) * SINE_AMP * voiced
         if source_noise is not None:

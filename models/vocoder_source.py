@@ -39,6 +39,17 @@ def _cumsum_samples(x: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(x.double().transpose(1, 2).contiguous(), dim=2).transpose(1, 2)
 
 
+def running_phase(increments: torch.Tensor) -> torch.Tensor:
+    """Inclusive cumulative sum along samples in float64, kept in ~[0, 1) by subtracting one
+    cycle after every sample where the wrapped float32 sum decreases. (B, N, dim) float32.
+    Shared by :class:`HarmonicSource` and the ONNX / CUDA-graph wrapper
+    (models.onnx_wrappers), so both run the same ops."""
+    wrapped = _cumsum_samples(increments).float() % 1
+    dropped = ((wrapped[:, 1:, :] - wrapped[:, :-1, :]) < 0).float()
+    shift = torch.cat([torch.zeros_like(increments[:, :1, :]), -dropped], dim=1)
+    return _cumsum_samples(increments + shift).float()
+
+
 class HarmonicSource(nn.Module):
     """so-vits-svc ``SourceModuleHnNSF`` (4.1-Stable behaviour).
 
@@ -63,7 +74,7 @@ class HarmonicSource(nn.Module):
             initial = draws.uniform((f0_samples.size(0), self.dim)).to(increments.device, torch.float32)
             initial[:, 0] = 0  # the fundamental always starts at phase 0
             increments[:, 0, :] = increments[:, 0, :] + initial
-        phase = self._running_phase(increments)
+        phase = running_phase(increments)
         sines = torch.sin(phase * 2 * math.pi) * SINE_AMP
         voiced = (f0_samples > 0).float()
         sines = sines * voiced
@@ -71,15 +82,6 @@ class HarmonicSource(nn.Module):
             noise_std = voiced * VOICED_NOISE_STD + (1 - voiced) * UNVOICED_NOISE_STD
             sines = sines + noise_std * draws.normal(tuple(sines.shape)).to(sines.device, torch.float32)
         return sines
-
-    @staticmethod
-    def _running_phase(increments: torch.Tensor) -> torch.Tensor:
-        """Inclusive cumulative sum along samples in float64, kept in ~[0, 1) by subtracting one
-        cycle after every sample where the wrapped float32 sum decreases. (B, N, dim) float32."""
-        wrapped = _cumsum_samples(increments).float() % 1
-        shift = torch.zeros_like(increments)
-        shift[:, 1:, :] = -((wrapped[:, 1:, :] - wrapped[:, :-1, :]) < 0).float()
-        return _cumsum_samples(increments + shift).float()
 
     def forward(self, f0_samples: torch.Tensor, draws: RandomDraws | None = None) -> torch.Tensor:
         sines = self.sine_bank(f0_samples, draws).to(self.l_linear.weight.dtype)
