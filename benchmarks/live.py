@@ -21,10 +21,9 @@ sizes: hidden 192, filter 768, 6 layers, upsampling 8-8-2-2-2 from 512 channels,
 loudness embedding, 44.1 kHz / hop 512), a full-size ContentVec-shaped encoder (vec768l12) and a
 full-size FCPE network, built by benchmarks/onnx.py and fullsize.py; on the CPU once with every
 network in torch and once in ONNX Runtime (FCPE's mel front end stays torch in both), with
-``--device cuda`` in torch fp32 / fp16, eager / CUDA graphs, fp32 graphs with the decoder's
-resblock branches apart ("fp32 graphs apart"; the CUDA default groups them) and onnxruntime when it
-has the CUDA provider, side by side per block size (``--variants``: build only these rows). The random FCPE gives random pitch: this measures speed
-only. ``--sovits-target-ms 50``: the SoVITS target check (:func:`sovits_target_check`).
+``--device cuda`` in torch fp32 / fp16, eager / CUDA graphs and onnxruntime when it has the CUDA
+provider, side by side per block size (``--variants``: build only these rows). The random FCPE
+gives random pitch: this measures speed only. ``--sovits-target-ms 50``: the SoVITS target check (:func:`sovits_target_check`).
 
 Columns: worker p50/p95/max (ms per block), RTF (p50 / block), algorithmic latency (ms) with a
 10 ms processing allowance, and the split of one block's time into pitch estimation and the
@@ -219,20 +218,17 @@ def fcpe_estimator(f0_of_16k, device: str = "cpu"):
     return estimate
 
 
-def sovits_variants(device: str) -> list[tuple[str, str, bool, bool, bool | None]]:
-    """(label, backend, fp16, CUDA graphs, grouped resblocks) rows to compare: torch vs
-    onnxruntime on the CPU; torch fp32 / fp16, eager / CUDA graphs, fp32 graphs with the
-    decoder's resblock branches apart (rtsvc.models.parallel_resblocks: the CUDA default groups
-    them) and (with onnxruntime-gpu) onnxruntime on a GPU. None = the backend's default."""
+def sovits_variants(device: str) -> list[tuple[str, str, bool, bool]]:
+    """(label, backend, fp16, CUDA graphs) rows to compare: torch vs onnxruntime on the CPU;
+    torch fp32 / fp16, eager / CUDA graphs and (with onnxruntime-gpu) onnxruntime on a GPU."""
     from rtsvc.backends import PROVIDERS, available_providers
 
     if device == "cpu":
-        return [("torch", "torch", False, False, None), ("onnxruntime", "onnxruntime", False, False, None)]
-    rows = [("fp32 eager", "torch", False, False, None), ("fp16 eager", "torch", True, False, None),
-            ("fp32 graphs", "torch", False, True, None), ("fp16 graphs", "torch", True, True, None),
-            ("fp32 graphs apart", "torch", False, True, False)]
+        return [("torch", "torch", False, False), ("onnxruntime", "onnxruntime", False, False)]
+    rows = [("fp32 eager", "torch", False, False), ("fp16 eager", "torch", True, False),
+            ("fp32 graphs", "torch", False, True), ("fp16 graphs", "torch", True, True)]
     if PROVIDERS["cuda"] in available_providers():
-        rows.append(("onnxruntime", "onnxruntime", False, False, None))
+        rows.append(("onnxruntime", "onnxruntime", False, False))
     return rows
 
 
@@ -253,7 +249,7 @@ def full_size_sovits_voices(threads: int, layout: Path, device: str = "cpu", onl
     on_gpu = device != "cpu"
     gpu_fcpe = copy.deepcopy(fcpe).to(device) if on_gpu else None
     voices = {}
-    for label, name, fp16, graphs, fuse in sovits_variants(device):
+    for label, name, fp16, graphs in sovits_variants(device):
         if only and label not in only:
             continue
         choice = choose_backend(name, device=device, fp16=fp16, threads=threads, cuda_graphs=graphs)
@@ -263,8 +259,7 @@ def full_size_sovits_voices(threads: int, layout: Path, device: str = "cpu", onl
             model = model.half() if fp16 else model
             enc = TorchContentEncoder(encoder.spec, copy.deepcopy(encoder.model), device, encoder.path)
         model, enc = apply_backend(model, enc, choice, speakers=tuple(config.speakers),
-                                   speech_encoder=config.speech_encoder, fuse_resblocks=fuse,
-                                   unit_interpolate_mode=config.data.unit_interpolate_mode)
+                                   speech_encoder=config.speech_encoder, unit_interpolate_mode=config.data.unit_interpolate_mode)
         if on_gpu:
             from rtsvc.cuda_graphs import GraphedFcpe
 
@@ -286,8 +281,7 @@ def bench_sovits(voices, blocks, seconds: float, device: str) -> None:
     for name, (voice, _) in voices.items():
         facts = voice.describe()
         print(f"  {name}: synthesizer {facts['synthesizer_provider']}, encoder {facts['encoder_provider']}, "
-              f"precision {facts['precision']}, threads {facts['threads']}, CUDA graphs {facts['cuda_graphs']}, "
-              f"decoder resblocks {facts.get('decoder_resblocks', 'in the ONNX graph')}")
+              f"precision {facts['precision']}, threads {facts['threads']}, CUDA graphs {facts['cuda_graphs']}")
     head = f"{'block':>7} {'algo ms':>8} | " + " | ".join(f"{name + ' p50':>16} {'p95':>6} {'max':>6} {'RTF':>5}" for name in voices)
     print(head + "\n" + "-" * len(head))
     results: dict[str, list] = {name: [] for name in voices}

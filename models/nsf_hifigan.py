@@ -123,9 +123,6 @@ class NSFGeneratorBase(nn.Module):
         ch = shape.channels(n_stages - 1)
         self.conv_post = WeightNormConv1d(ch, 1, PRE_POST_KERNEL, padding=PRE_POST_KERNEL // 2)
         self.cond = nn.Conv1d(shape.gin_channels, shape.upsample_initial_channel, 1)
-        #: Set by models.parallel_resblocks.fuse_parallel_resblocks (inference on CUDA): one
-        #: grouped-conv block per stage that replaces the stage's parallel resblocks.
-        self.parallel_resblocks: nn.ModuleList | None = None
 
     def _make_resblock(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> nn.Module:
         raise NotImplementedError
@@ -149,9 +146,6 @@ class NSFGeneratorBase(nn.Module):
         for i, up in enumerate(self.ups):
             x = up(self._stage_activation(x, i))
             x = x + self.noise_convs[i](har_source)
-            if self.parallel_resblocks is not None:
-                x = self.parallel_resblocks[i](x) / self.num_kernels
-                continue
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             xs = blocks[0](x)
             for block in blocks[1:]:

@@ -406,24 +406,16 @@ def configure_torch_threads(choice: BackendChoice) -> None:
 
 def apply_backend(model, encoder, choice: BackendChoice, *, speakers: tuple[str, ...] | None = None,
                   speech_encoder: str = "", unit_interpolate_mode: str = "nearest",
-                  synth_onnx: str | os.PathLike | None = None, fuse_resblocks: bool | None = None):
+                  synth_onnx: str | os.PathLike | None = None):
     """(synthesizer, encoder) to use for ``choice``.
 
     torch: the inputs themselves (fp16 models must be loaded with ``fp16=True``); threads applied.
-    On CUDA the decoder's parallel resblocks run as grouped convolutions
-    (rtsvc.models.parallel_resblocks: same output, a third of the kernel launches);
-    ``fuse_resblocks`` False keeps them apart (None = fuse on CUDA).
     onnxruntime: an :class:`OrtSynthesizer` (from ``synth_onnx`` when given, else from the ONNX
     cache or exported from ``model`` now) and an :class:`OrtContentEncoder` for torch encoders
     (likewise cached; ONNX encoders are kept as they are). Both keep the torch call contracts.
     """
     configure_torch_threads(choice)
     if choice.name == "torch":
-        on_cuda = torch.device(choice.device).type == "cuda"
-        if (on_cuda if fuse_resblocks is None else fuse_resblocks) and hasattr(model, "dec"):
-            from rtsvc.models.parallel_resblocks import fuse_parallel_resblocks
-
-            fuse_parallel_resblocks(model.dec)
         if choice.cuda_graphs:
             from rtsvc.cuda_graphs import graphed_backend
 
@@ -454,8 +446,4 @@ def describe_backend(synth, encoder, choice: BackendChoice) -> dict[str, Any]:
     facts["encoder_onnx_source"] = getattr(encoder, "onnx_source", None)
     call = getattr(getattr(synth, "runner", None), "call", None)
     facts["cuda_graphs"] = call.describe() if call is not None else "off"
-    torch_model = synth if isinstance(synth, torch.nn.Module) else getattr(synth, "torch_model", None)
-    if getattr(torch_model, "dec", None) is not None and choice.name == "torch":
-        fused = getattr(torch_model.dec, "parallel_resblocks", None) is not None
-        facts["decoder_resblocks"] = "grouped" if fused else "separate"
     return facts

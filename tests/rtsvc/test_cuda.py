@@ -54,7 +54,6 @@ def test_sovits_voice_on_cuda_matches_cpu(tiny, fp16, graphs, floor_db, determin
     cpu, gpu = _voices(tiny, fp16=fp16, cuda_graphs=graphs)
     facts = gpu.describe()
     assert facts["device"] == "cuda" and facts["precision"] == ("fp16" if fp16 else "fp32")
-    assert facts["decoder_resblocks"] == "grouped", facts
     x, f0 = _clip_and_f0(cpu)
     params = VoiceParams(transpose=3.0, deterministic=deterministic)
     a = cpu.convert(x, params, f0=f0)
@@ -68,31 +67,6 @@ def test_sovits_voice_on_cuda_matches_cpu(tiny, fp16, graphs, floor_db, determin
     else:
         assert gpu.describe()["cuda_graphs"] == "off"
         assert next(gpu.model.parameters()).dtype == (torch.float16 if fp16 else torch.float32)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-def test_grouped_resblocks_on_cuda_match_separate(dtype):
-    """so-vits-svc's three resblock branches (kernels 3, 7, 11) as grouped convolutions on the GPU."""
-    import copy
-
-    from rtsvc.models.modules import remove_weight_norm_everywhere
-    from rtsvc.models.nsf_hifigan import NSFHiFiGAN, VocoderShape
-    from rtsvc.models.parallel_resblocks import fuse_parallel_resblocks
-
-    shape = VocoderShape(inter_channels=8, upsample_initial_channel=64, upsample_rates=(4, 2, 2),
-                         upsample_kernel_sizes=(8, 4, 4), resblock="1", resblock_kernel_sizes=(3, 7, 11),
-                         resblock_dilation_sizes=((1, 3, 5),) * 3, gin_channels=8, sampling_rate=16000)
-    torch.manual_seed(0)
-    decoder = NSFHiFiGAN(shape).eval()
-    remove_weight_norm_everywhere(decoder)
-    decoder = decoder.cuda().to(dtype)
-    fused = copy.deepcopy(decoder)
-    assert fuse_parallel_resblocks(fused)
-    z, g = torch.randn(1, 8, 40, device="cuda", dtype=dtype), torch.randn(1, 8, 1, device="cuda", dtype=dtype)
-    f0 = torch.full((1, 40), 220.0, device="cuda")
-    with torch.no_grad():
-        a, b = decoder(z, f0, g).float().cpu().numpy(), fused(z, f0, g).float().cpu().numpy()
-    assert snr_db(a, b) >= (60.0 if dtype == torch.float32 else 30.0), snr_db(a, b)
 
 
 def test_graphed_call_counts_captures_and_falls_back():
