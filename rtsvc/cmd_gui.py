@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from rtsvc.cli_options import add_backend_options, cuda_graphs_option
+from rtsvc.cli_options import add_backend_options, voice_options
 from rtsvc.errors import RtsvcError
 
 
@@ -25,15 +25,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--device", default="cpu", help="torch device for SoVITS models (cpu, cuda, ...)")
     add_backend_options(g)
     return p
-
-
-def voice_options(args: argparse.Namespace) -> dict:
-    """The VoiceSpec fields the options give every SoVITS voice the panel loads."""
-    options = {"device": args.device, "backend": args.backend, "threads": args.threads, "fp16": args.fp16,
-               "cuda_graphs": cuda_graphs_option(args.cuda_graphs)}
-    if args.onnx_path:
-        options["onnx_path"] = args.onnx_path
-    return options
 
 
 def run(args: argparse.Namespace) -> int:

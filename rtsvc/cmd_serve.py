@@ -7,6 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
+from rtsvc.cli_options import add_backend_options, voice_options
 from rtsvc.errors import RtsvcError
 
 
@@ -36,7 +37,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assignments",
                    help="initial live parameter, e.g. --set input_device=USB --set pitch=5 (repeatable)")
     p.add_argument("--start", action="store_true", help="start the audio right away (else a client starts it)")
-    p.add_argument("--device", default="cpu", help="torch device for SoVITS voices (default cpu)")
+    g = p.add_argument_group("how SoVITS voices run")
+    g.add_argument("--device", default="cpu", help="torch device for SoVITS voices (default cpu)")
+    add_backend_options(g, onnx=False)
     p.add_argument("--virtual-input", type=Path, metavar="AUDIO",
                    help="play this audio file through the engine on a virtual clock instead of a sound card "
                    "(to try the server on a machine without audio devices)")
@@ -76,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"new remote token (shown once; saved with mode 0600 in {token_path}):\n  {token}")
         else:
             print(f"clients need the token in {token_path}")
+    options = voice_options(args)
+    from rtsvc.backends import choose_backend
+
+    # Refuse impossible backend options now (e.g. --fp16 on the CPU), not at a client's first load.
+    choose_backend(options["backend"], device=options["device"], fp16=options["fp16"], threads=options["threads"],
+                   cuda_graphs=options["cuda_graphs"])
     voices = VoiceLibrary(args.voice_dir or [user_config_dir() / "voices"])
     changes = parse_assignments(args.assignments)
     config = ServerConfig(host=args.host, port=args.port, token=token, allow_origins=origins, ssl_context=ssl_context)
@@ -89,12 +98,13 @@ def run(args: argparse.Namespace) -> int:
                 entry = voices.resolve(args.voice)
             except RemoteError as exc:
                 raise RtsvcError(f"--voice: {exc.message}") from None
-            controller.load_voice((str(entry.model_path), str(entry.config_path)), device=args.device).result()
+            spec = {"model_path": str(entry.model_path), "config_path": str(entry.config_path), **options}
+            controller.load_voice(spec, device=args.device).result()
         if args.start:
             controller.start()
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
-        server = RemoteServer(controller, config, voices, voice_device=args.device).start()
+        server = RemoteServer(controller, config, voices, voice_options=options).start()
         print(f"serving {server.url} (page: {server.page_url}/); voices from "
               f"{', '.join(str(f) for f in voices.folders)}; Ctrl-C stops", flush=True)
         try:

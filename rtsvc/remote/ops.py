@@ -66,12 +66,13 @@ def _field_named(message: str, candidates: list[str]) -> str | None:
 
 class RemoteOps:
     """Executes validated requests against ``controller``; voices come from ``voices`` only and
-    load on ``voice_device`` (torch device name)."""
+    load with ``voice_options`` (VoiceSpec fields: device, backend, threads, fp16, cuda_graphs;
+    see rtsvc.cli_options.voice_options)."""
 
-    def __init__(self, controller: ControllerLike, voices: VoiceLibrary, voice_device: str = "cpu") -> None:
+    def __init__(self, controller: ControllerLike, voices: VoiceLibrary, voice_options: dict | None = None) -> None:
         self.controller = controller
         self.voices = voices
-        self.voice_device = voice_device
+        self.voice_options = dict(voice_options or {})
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "ping": lambda a: {"pong": True},
             "get": self._get,
@@ -146,8 +147,11 @@ class RemoteOps:
     def _load_voice(self, args: dict[str, Any]) -> dict[str, Any]:
         """Starts the load; the server awaits ``result[PENDING]`` (a Future) before replying."""
         entry = self.voices.resolve(args["name"])
-        spec: Any = BUILTIN_VOICE if entry == BUILTIN_VOICE else (str(entry.model_path), str(entry.config_path))
-        return {"voice": args["name"], PENDING: self.controller.load_voice(spec, device=self.voice_device)}
+        spec: Any = BUILTIN_VOICE
+        if entry != BUILTIN_VOICE:
+            spec = {"model_path": str(entry.model_path), "config_path": str(entry.config_path), **self.voice_options}
+        device = self.voice_options.get("device", "cpu")
+        return {"voice": args["name"], PENDING: self.controller.load_voice(spec, device=device)}
 
     # -- presets ----------------------------------------------------------------------------
     def _preset_names(self) -> list[str]:

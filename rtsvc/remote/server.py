@@ -84,12 +84,13 @@ class ServerConfig:
 
 class RemoteServer:
     """Serves the protocol (and the browser page) for ``controller`` until :meth:`stop`.
-    voices: the only voices clients may load; voice_device: torch device they load on."""
+    voices: the only voices clients may load; voice_options: how they run (VoiceSpec fields:
+    device, backend, threads, fp16, cuda_graphs)."""
 
     def __init__(self, controller: ControllerLike, config: ServerConfig, voices: VoiceLibrary,
-                 voice_device: str = "cpu") -> None:
+                 voice_options: dict | None = None) -> None:
         self.config = config
-        self.ops = RemoteOps(controller, voices, voice_device)
+        self.ops = RemoteOps(controller, voices, voice_options)
         self._pages = load_pages()
         self._clients: set[Client] = set()
         self._ctl = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtsvc-remote-ctl")

@@ -152,3 +152,22 @@ def test_serve_bad_arguments_are_one_line_errors(args, message, capsys, tmp_path
     assert main(["serve", "--port", "0", "--voice-dir", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_serve_takes_the_backend_options_but_not_one_onnx_file(capsys):
+    from rtsvc.cli import build_parser
+    from rtsvc.cli_options import voice_options
+
+    args = build_parser().parse_args(["serve", "--device", "cuda", "--backend", "torch", "--threads", "2", "--fp16",
+                                      "--cuda-graphs", "off"])
+    assert voice_options(args) == {"device": "cuda", "backend": "torch", "threads": 2, "fp16": True,
+                                   "cuda_graphs": False}
+    with pytest.raises(SystemExit):  # one exported synthesizer fits one model, not a voice folder
+        build_parser().parse_args(["serve", "--onnx", "model.onnx"])
+    assert "unrecognized arguments: --onnx" in capsys.readouterr().err
+
+
+def test_serve_refuses_impossible_backend_options_at_start(capsys):
+    assert main(["serve", "--fp16", "--port", "0"]) != 0  # fp16 needs CUDA: refused before serving
+    err = capsys.readouterr().err
+    assert "fp16" in err and "Fix:" in err

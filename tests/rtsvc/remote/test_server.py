@@ -264,3 +264,29 @@ def test_port_in_use_is_a_clear_error(server, controller, voice_dir):
 
     with pytest.raises(RtsvcError, match="cannot listen on 127.0.0.1"):
         RemoteServer(controller, ServerConfig(port=server.port), VoiceLibrary([voice_dir])).start()
+
+
+def test_voices_load_with_the_servers_backend_options(voice_dir):
+    """`rtsvc serve --device/--backend/--threads/--fp16/--cuda-graphs` reach every voice a client loads."""
+    from concurrent.futures import Future
+
+    from rtsvc.engine.voices import parse_voice_spec
+    from rtsvc.remote.ops import PENDING, RemoteOps
+    from rtsvc.remote.voices import VoiceLibrary
+
+    class Recorder:
+        specs: list = []
+
+        def load_voice(self, spec, device="cpu"):
+            self.specs.append(parse_voice_spec(spec, device))
+            return Future()
+
+    recorder = Recorder()
+    options = {"device": "cuda:1", "backend": "torch", "threads": 3, "fp16": True, "cuda_graphs": False}
+    ops = RemoteOps(recorder, VoiceLibrary([voice_dir]), options)
+    assert PENDING in ops._load_voice({"name": "alice"})
+    ops._load_voice({"name": "world"})
+    alice, world = recorder.specs
+    assert (alice.kind, alice.device, alice.backend, alice.threads, alice.fp16, alice.cuda_graphs) == \
+        ("sovits", "cuda:1", "torch", 3, True, False)
+    assert alice.model_path.endswith("G_1600.pth") and world.kind == "world"
