@@ -80,7 +80,7 @@ STALE_TEMP_SECONDS = 3600
 #: Packages (every .py file in them) and modules whose source is part of every key: the
 #: networks with their export wrappers, and the exporter.
 CODE_PACKAGES = ("rtsvc.models",)
-CODE_MODULES = ("rtsvc.onnx_export",)
+CODE_MODULES = ("rtsvc.onnx_export", "rtsvc.onnx_conv2d")
 #: Where each graph came from, as status displays report it.
 SOURCE_CACHE, SOURCE_EXPORT, SOURCE_FILE = "cache", "export", "file"
 

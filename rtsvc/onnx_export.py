@@ -162,9 +162,14 @@ def _to_bytes(module: torch.nn.Module, args: tuple, names: list[str], outputs: l
 
 
 def _with_metadata(data: bytes, meta: dict[str, str]) -> bytes:
+    """The exported graph with its metadata, its 1-D convolutions as 2-D ones (faster in
+    onnxruntime on the CPU, see rtsvc.onnx_conv2d) and rtsvc as producer."""
     import onnx
 
+    from rtsvc.onnx_conv2d import conv1d_as_conv2d
+
     proto = onnx.load_from_string(data)
+    conv1d_as_conv2d(proto)
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
