@@ -1,5 +1,6 @@
-"""PyTorch vs ONNX Runtime, side by side, on this machine: the full-size SoVITS synthesizer alone
-and the live chain FCPE + content encoder + synthesizer, per live block size.
+"""PyTorch vs ONNX Runtime, side by side, on this machine: the full-size SoVITS synthesizer alone,
+FCPE and the content encoder alone (ONNX Runtime), and the live chain FCPE + content encoder +
+synthesizer, per live block size.
 
 Models (random weights: this measures speed only): a SoVITS 4.1 synthesizer with so-vits-svc's
 template sizes (hidden 192, filter 768, 6 layers, decoder 512 with upsampling 8-8-2-2-2,
@@ -172,7 +173,8 @@ def main() -> None:
     ort_fcpe = OrtFcpeNetwork(fcpe, choice)
     print(f"built and exported in {time.perf_counter() - t0:.0f} s")
     gen = torch.Generator().manual_seed(0)
-    header = f"{'block':>6} {'window':>7} | {'synth torch':>11} {'synth ORT':>9} | {'chain torch':>11} {'RTF':>5} | {'chain ORT':>9} {'RTF':>5}"
+    header = (f"{'block':>6} {'window':>7} | {'synth torch':>11} {'synth ORT':>9} | {'FCPE ORT':>8} {'encoder ORT':>11} | "
+              f"{'chain torch':>11} {'RTF':>5} | {'chain ORT':>9} {'RTF':>5}")
     print(header)
     print("-" * len(header))
     for block_ms in (float(b) for b in args.blocks.split(",")):
@@ -196,8 +198,10 @@ def main() -> None:
         so = median_ms(synth_only(ort_synth), args.repeats)
         ct = median_ms(chain(synth, encoder, fcpe), args.repeats)
         co = median_ms(chain(ort_synth, ort_encoder, ort_fcpe), args.repeats)
-        print(f"{block_ms:4.0f}ms {window_ms:5.0f}ms | {st:9.0f}ms {so:7.0f}ms | {ct:9.0f}ms {ct / block_ms:5.2f} | "
-              f"{co:7.0f}ms {co / block_ms:5.2f}", flush=True)
+        po = median_ms(lambda: ort_fcpe(audio_16k[None]), args.repeats)
+        eo = median_ms(lambda: ort_encoder.encode(audio_16k), args.repeats)
+        print(f"{block_ms:4.0f}ms {window_ms:5.0f}ms | {st:9.0f}ms {so:7.0f}ms | {po:6.0f}ms {eo:9.0f}ms | "
+              f"{ct:9.0f}ms {ct / block_ms:5.2f} | {co:7.0f}ms {co / block_ms:5.2f}", flush=True)
     load_after = os.getloadavg()
     print(f"load average after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} "
           f"(on {os.cpu_count()} cores; above {os.cpu_count()} means other processes competed for the CPU)")
