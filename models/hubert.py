@@ -272,7 +272,6 @@ class HubertModel(nn.Module):
             x = self.final_proj(x)
         return x
 
-
     def _positional_conv(self, x: torch.Tensor) -> torch.Tensor:
         """pos_conv of x (B, E, T); a batched matmul for short inputs on CUDA (same sums)."""
         if x.is_cuda and x.shape[-1] <= POS_CONV_MATMUL_MAX_FRAMES and not torch.jit.is_tracing():
