@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 CONV_OPS = ("Conv", "ConvTranspose")
+#: Squeeze / Unsqueeze take their axes as an input from this opset on (the form written here).
+MIN_OPSET = 13
 #: Name of the shared (int64 [2]) axes constant of the inserted Unsqueeze / Squeeze nodes.
 AXES_NAME = "rtsvc_conv2d_axis"
 
@@ -49,9 +51,13 @@ def _attributes_2d(node, helper) -> list | None:
 def conv1d_as_conv2d(model: Any) -> int:
     """Rewrite ``model`` (an onnx.ModelProto, changed in place) as the module docstring says.
     Returns how many convolutions were rewritten. Convolutions whose weight is not a 3-D
-    initializer used by convolutions only are left as they are."""
+    initializer used by convolutions only are left as they are, and so is a graph below opset
+    :data:`MIN_OPSET`."""
     from onnx import helper, numpy_helper
 
+    opset = max((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), default=0)
+    if opset < MIN_OPSET:
+        return 0
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
     graph_inputs = {value.name for value in graph.input}

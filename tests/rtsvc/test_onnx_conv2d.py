@@ -68,3 +68,10 @@ def test_graph_without_constant_1d_weights_is_left_alone():
     proto = onnx.load_from_string(buffer.getvalue())
     before = proto.SerializeToString()
     assert conv1d_as_conv2d(proto) == 0 and proto.SerializeToString() == before
+
+
+def test_old_opsets_are_left_alone():
+    buffer = io.BytesIO()
+    torch.onnx.export(torch.nn.Conv1d(2, 3, 3), (torch.randn(1, 2, 9),), buffer, opset_version=11, dynamo=False)
+    proto = onnx.load_from_string(buffer.getvalue())
+    assert conv1d_as_conv2d(proto) == 0
