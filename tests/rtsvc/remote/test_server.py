@@ -275,7 +275,8 @@ def test_voices_load_with_the_servers_backend_options(voice_dir):
     from rtsvc.remote.voices import VoiceLibrary
 
     class Recorder:
-        specs: list = []
+        def __init__(self) -> None:
+            self.specs = []
 
         def load_voice(self, spec, device="cpu"):
             self.specs.append(parse_voice_spec(spec, device))
