@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rtsvc.engine.layout import LATENCY_DEFINITIONS
 from rtsvc.engine.params import FALLBACK_MODES
-from rtsvc.cli_options import add_backend_options, cuda_graphs_option
+from rtsvc.cli_options import add_backend_options, voice_options
 from rtsvc.params import F0_METHODS
 
 #: Status line refresh rate (Hz).
@@ -134,11 +134,9 @@ def voice_spec(args: argparse.Namespace, cluster_ratio: float):
             raise ParameterError(f"{', '.join(given)} given without -m: these options are for a SoVITS voice.",
                                  "give the model with -m and -c, or leave them out for the built-in voice.")
         return None
-    return VoiceSpec("sovits", args.model, args.config, device=args.device, encoder_path=args.encoder_path,
+    return VoiceSpec("sovits", args.model, args.config, encoder_path=args.encoder_path,
                      cluster_path=_cluster_path(args, cluster_ratio),
-                     feature_retrieval=True if args.feature_retrieval else None, backend=args.backend,
-                     threads=args.threads, onnx_path=args.onnx_path, fp16=args.fp16,
-                     cuda_graphs=cuda_graphs_option(args.cuda_graphs))
+                     feature_retrieval=True if args.feature_retrieval else None, **voice_options(args))
 
 
 def describe_voice(voice: dict | None) -> str:

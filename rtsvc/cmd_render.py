@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rtsvc.errors import ModelFileError, RtsvcError
 from rtsvc.mixing import MIX_MODES, load_mix_track, parse_static_mix, resolve_speaker
-from rtsvc.cli_options import add_backend_options, cuda_graphs_option
+from rtsvc.cli_options import add_backend_options, voice_options
 from rtsvc.params import F0_METHODS, VoiceParams
 from rtsvc.progress import ProgressBar, summary_table
 from rtsvc.render import collect_inputs, plan_outputs, render_file
@@ -133,10 +133,8 @@ def load_voice(args: argparse.Namespace) -> Voice:
     from rtsvc.sovits_voice import load_sovits_voice
 
     config = args.config_path or str(Path(args.model_path).parent / "config.json")
-    return load_sovits_voice(args.model_path, config, device=args.device, encoder_path=args.encoder_path,
-                             cluster_path=cluster, feature_retrieval=args.feature_retrieval,
-                             backend=args.backend, threads=args.threads, onnx_path=args.onnx_path, fp16=args.fp16,
-                             cuda_graphs=cuda_graphs_option(args.cuda_graphs))
+    return load_sovits_voice(args.model_path, config, encoder_path=args.encoder_path, cluster_path=cluster,
+                             feature_retrieval=args.feature_retrieval, **voice_options(args))
 
 
 def build_params(args: argparse.Namespace, voice: Voice) -> VoiceParams:

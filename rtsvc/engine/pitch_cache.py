@@ -100,7 +100,7 @@ class PitchCache:
         f0[-nb:] = 0.0
         if not analyse:
             return f0
-        write_frames = min(len(f0), nb + PITCH_MARGIN_FRAMES)
+        write_frames = self.write_frames
         seg_frames = self.segment_frames(len(history), sample_rate, method)
         seg = history[len(history) - seg_frames * self.hop :]
         raw = np.asarray(self.estimator(seg, sample_rate, self.hop, method, threshold), dtype=np.float32)[:seg_frames]
@@ -109,10 +109,14 @@ class PitchCache:
         f0[len(f0) - write_frames :] = est[seg_frames - write_frames :]
         return f0
 
+    @property
+    def write_frames(self) -> int:
+        """Frames each block writes: the new block's and the re-estimated margin before it."""
+        return min(len(self.f0), self.block_frames + PITCH_MARGIN_FRAMES)
+
     def segment_frames(self, history_samples: int, sample_rate: int, method: str) -> int:
         """Frames the estimator is given each block (the same every block of a stream)."""
-        write_frames = min(len(self.f0), self.block_frames + PITCH_MARGIN_FRAMES)
-        return min(history_samples // self.hop, write_frames + context_frames(method, sample_rate, self.hop))
+        return min(history_samples // self.hop, self.write_frames + context_frames(method, sample_rate, self.hop))
 
     @staticmethod
     def history_samples(window: int, block: int, hop: int, sample_rate: int) -> int:
