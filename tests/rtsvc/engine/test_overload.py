@@ -59,14 +59,17 @@ def test_one_late_block_is_counted_without_falling_back(voices, estimator, make_
     spiky = voice.convert_window
 
     def once_slow(window, params):
-        if voice.calls == 30:  # one block takes 35 ms: late (20 ms block, 10 ms allowance), not dropped
-            time.sleep(0.035)
+        # One block takes 40 ms: late (20 ms block, 15 ms allowance), not dropped (input is
+        # dropped after two blocks and a period, ~46 ms). The 15 ms allowance keeps the other
+        # blocks clear of the ~10 ms scheduling stalls of a busy CI machine.
+        if voice.calls == 30:
+            time.sleep(0.04)
         return spiky(window, params)
 
     voice.convert_window = once_slow
     x = make_sweep(RATE, 1.5, 200.0, 800.0, level=0.4)
     drv = VirtualClockDriver(x, RATE, period=256, realtime=True, tail_seconds=0.2)
-    ctl = Controller(driver=drv, params=LiveParams(threshold_db=-120.0, block_ms=20.0, fallback="dry"),
+    ctl = Controller(driver=drv, params=LiveParams(threshold_db=-120.0, block_ms=20.0, prefill_ms=15.0, fallback="dry"),
                      voice=voice, estimator=estimator)
     ctl.start()
     try:
