@@ -28,6 +28,8 @@ RESAMPLE_STOPBAND_DB = 70.0
 #: Transition band width as a fraction of the lower rate's Nyquist frequency (flat to ~80 % of it:
 #: ~17.6 kHz at 44.1 kHz, ~6.4 kHz at 16 kHz). The stopband starts at the lower Nyquist frequency.
 RESAMPLE_TRANSITION_FRACTION = 0.2
+#: Output samples computed per vectorised step (bounds the phase-row table: (up + this) rows).
+OUTPUT_CHUNK = 1024
 
 
 @lru_cache(maxsize=16)
@@ -68,7 +70,10 @@ class StreamResampler:
             return
         self.up, self.down, self.taps, self._phase_taps = _design(self.rate_in, self.rate_out)
         self._centre = self.up * self.taps // 2
-        self._offsets = np.arange(self.taps + 1, dtype=np.int64)  # x[i0 - k] for k = 0..K
+        # r(j) depends on j mod up only: row m of this table is phase_taps[r(m)] reversed, so the
+        # taps of outputs j .. j + n - 1 (n <= OUTPUT_CHUNK) are rows j % up .. j % up + n - 1 (a view).
+        m = np.arange(self.up + OUTPUT_CHUNK, dtype=np.int64)
+        self._reversed_rows = np.ascontiguousarray(self._phase_taps[(m * self.down + self._centre) % self.up, ::-1])
         # history: input samples from absolute index self._hist_start on (zeros before the stream)
         self._hist = np.zeros(self.taps + 1, dtype=np.float32)
         self._hist_start = -(self.taps + 1)
@@ -91,12 +96,18 @@ class StreamResampler:
         last = (self._total_in * self.up - 1 - self._centre) // self.down
         if last < self._next_out:
             return np.zeros(0, dtype=np.float32)
-        js = np.arange(self._next_out, last + 1, dtype=np.int64)
-        pos = js * self.down + self._centre
-        i0 = pos // self.up
-        rows = self._phase_taps[pos % self.up]  # (n, K + 1)
-        idx = (i0 - self._hist_start)[:, None] - self._offsets  # into self._hist
-        y = np.einsum("nk,nk->n", rows, self._hist[idx]).astype(np.float32)
+        # windows[q] = hist[q : q + K + 1] (a strided view): output j reads x[i0(j) - K .. i0(j)],
+        # row i0(j) - K - hist_start, against its phase's taps in reverse order.
+        hist = self._hist
+        k = self.taps
+        windows = np.ndarray((len(hist) - k, k + 1), np.float32, hist, 0, (hist.itemsize, hist.itemsize))
+        y = np.empty(last + 1 - self._next_out, dtype=np.float32)
+        for start in range(self._next_out, last + 1, OUTPUT_CHUNK):
+            js = np.arange(start, min(start + OUTPUT_CHUNK, last + 1), dtype=np.int64)
+            first = (js * self.down + self._centre) // self.up - k - self._hist_start
+            phase = start % self.up
+            y[start - self._next_out : start - self._next_out + len(js)] = np.einsum(
+                "nk,nk->n", self._reversed_rows[phase : phase + len(js)], windows.take(first, axis=0))
         self._next_out = last + 1
         keep_from = (self._next_out * self.down + self._centre) // self.up - self.taps  # oldest sample still needed
         drop = keep_from - self._hist_start
