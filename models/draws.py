@@ -34,3 +34,30 @@ def seeded_draws(seed: int = DEFAULT_SEED, device: str = "cpu") -> RandomDraws:
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     return RandomDraws(gen)
+
+
+class DrawMemo:
+    """The last call's draws, replayed when the next call starts from the same generator state
+    and asks for the same shapes.
+
+    Upstream reseeds before every call, so the live path asks for identical draws block after
+    block (~50k normals per 23 ms block at 44.1 kHz: ~0.3 ms of CPU). A hit returns the stored
+    values and moves ``generator`` to the state the draws left it in, exactly as drawing again
+    would; any other state or shape draws afresh. The caller must not write into the values.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._value = None
+        self._end_state: torch.Tensor | None = None
+
+    def draw(self, generator: torch.Generator, key: tuple, make):
+        """``make()``'s result (it draws from ``generator``) for this generator state and ``key``
+        (the shapes and scales the draws depend on)."""
+        full_key = (bytes(generator.get_state().numpy()), key)
+        if full_key == self._key:
+            generator.set_state(self._end_state)
+            return self._value
+        value = make()
+        self._key, self._value, self._end_state = full_key, value, generator.get_state()
+        return value

@@ -247,6 +247,9 @@ class OrtSynthesizer:
         self.use_automatic_f0_prediction = bool(getattr(torch_model, "use_automatic_f0_prediction", False))
         self.dtype = torch.float32
         self.device = torch.device("cpu")
+        from rtsvc.models.draws import DrawMemo
+
+        self._draws = DrawMemo()  # the live path's repeated (reseeded) draws, see DrawMemo
 
     @classmethod
     def from_model(cls, model, choice: BackendChoice, *, speakers: tuple[str, ...] | None = None,
@@ -334,25 +337,31 @@ class OrtSynthesizer:
                                  "mel2ph": np.arange(1, t + 1, dtype=np.int64)[None], "uv": uv}
         if deterministic:
             feeds["noise"] = self.runner.zeros((1, self.inter_channels, t))
+            if self.facts.source_draws:
+                feeds["harmonic_phase"] = self.runner.zeros((1, h))
+                feeds["source_noise"] = self.runner.zeros((1, t * hop, h))
         else:
-            from rtsvc.models.draws import DEFAULT_SEED, RandomDraws, seeded_draws
+            from rtsvc.models.draws import DEFAULT_SEED, RandomDraws
 
-            draws = RandomDraws(generator) if generator is not None else seeded_draws(DEFAULT_SEED)
-            feeds["noise"] = (draws.normal((1, self.inter_channels, t)) * noise_scale).numpy()
+            if generator is None:
+                generator = torch.Generator().manual_seed(DEFAULT_SEED)
+            feeds.update(self._draws.draw(generator, (t, float(noise_scale)), lambda: self._random_feeds(
+                RandomDraws(generator), t, noise_scale)))
         feeds["sid"] = self._speaker(g, t, normalize_mix)
         if self.vol_embedding:
             if vol is None:
                 raise ParameterError("this model has a loudness embedding (vol_embedding); pass vol (batch, frames).")
             feeds["vol"] = _numpy(vol, np.float32).reshape(1, t)
-        if self.facts.source_draws:
-            if deterministic:
-                feeds["harmonic_phase"] = self.runner.zeros((1, h))
-                feeds["source_noise"] = self.runner.zeros((1, t * hop, h))
-            else:
-                feeds["harmonic_phase"] = draws.uniform((1, h)).numpy()
-                feeds["source_noise"] = draws.normal((1, t * hop, h)).numpy()
         audio = self.runner.run(feeds, "audio")
         return torch.from_numpy(audio), torch.from_numpy(f0)
+
+    def _random_feeds(self, draws, t: int, noise_scale: float) -> dict[str, np.ndarray]:
+        """The graph's random inputs for ``t`` frames, drawn in so-vits-svc's order."""
+        feeds = {"noise": (draws.normal((1, self.inter_channels, t)) * noise_scale).numpy()}
+        if self.facts.source_draws:
+            feeds["harmonic_phase"] = draws.uniform((1, self.facts.harmonics)).numpy()
+            feeds["source_noise"] = draws.normal((1, t * self.hop_length, self.facts.harmonics)).numpy()
+        return feeds
 
     def close(self) -> None:
         self.runner = None

@@ -94,18 +94,18 @@ class SovitsVoice(Voice):
             f0_raw = np.pad(f0_raw, (0, n_frames - len(f0_raw)))
         f0, uv = interpolate_unvoiced(f0_raw)
         f0 = shift_f0(f0, params.transpose)
-        units = self.encoder.encode(audio_16k)  # (1, dim, frames50)
+        units = self.encoder.encode(audio_16k)  # (1, dim, frames50); on a GPU still running here
         from rtsvc.models.frames import expand_frames
 
-        c = expand_frames(units[0].float().cpu(), n_frames, self.unit_interpolate_mode)
-        if self.feature_model is not None and params.cluster_ratio > 0:
-            mixed = self.feature_model.mix_features(c.numpy(), self._cluster_speaker(params), params.cluster_ratio)
-            c = torch.from_numpy(np.ascontiguousarray(mixed, dtype=np.float32))
-        vol = None
+        vol = None  # CPU work placed before the units' copy to the host, which waits for the GPU
         if self.model.vol_embedding:
             from rtsvc.models.loudness import frame_loudness
 
             vol = frame_loudness(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), self.hop_length)[None]
+        c = expand_frames(units[0].float().cpu(), n_frames, self.unit_interpolate_mode)
+        if self.feature_model is not None and params.cluster_ratio > 0:
+            mixed = self.feature_model.mix_features(c.numpy(), self._cluster_speaker(params), params.cluster_ratio)
+            c = torch.from_numpy(np.ascontiguousarray(mixed, dtype=np.float32))
         generator = None
         if not params.deterministic:
             generator = torch.Generator().manual_seed(params.seed)
