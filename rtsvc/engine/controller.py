@@ -56,7 +56,7 @@ from rtsvc.engine.recorder import Recorder
 from rtsvc.engine.ringbuffer import RingBuffer
 from rtsvc.engine.status import PUBLISH_POLL_SECONDS, EngineStatus, ErrorLog, build_status, next_due, stopped_preview
 from rtsvc.engine.voices import VoiceLoader, VoiceSpec, default_voice_loader, parse_voice_spec
-from rtsvc.engine.worker import Worker
+from rtsvc.engine.worker import Worker, freeze_heap
 from rtsvc.errors import ParameterError, RtsvcError
 from rtsvc.presets import PresetStore
 from rtsvc.voice import Voice
@@ -142,7 +142,9 @@ class Controller:
                         realtime=not self.driver.steps_worker)
         worker.on_block = lambda: self._errors.observe(worker)  # worker thread, after every block
         self.driver.open(config, callbacks, worker.process_available)
-        if not self.driver.steps_worker:
+        if self.driver.steps_worker:
+            freeze_heap()  # as start_thread does: stepped runs (benchmarks) see the live path's collector
+        else:
             worker.start_thread()
         try:
             self.driver.start()

@@ -37,8 +37,8 @@ class EngineStatus:
     rtf: worker time p50 / block duration (below 1 keeps up).
     xruns: PortAudio over/underflow flags after priming (input + output + monitor callbacks).
     input_overflow_samples: input lost to a full ring. output_underflows: callbacks that found the
-    output ring empty. late_blocks, dropped_blocks, slow_blocks, fallback_blocks, gated_blocks,
-    blocks, voice_blocks: see rtsvc.engine.stats.WorkerCounters.
+    output ring empty. late_blocks, dropped_blocks, slow_blocks, over_allowance_blocks, fallback_blocks,
+    gated_blocks, blocks, voice_blocks: see rtsvc.engine.stats.WorkerCounters.
     queue_age_ms / queue_age_max_ms: input waiting when the last block started / at most. sola_offset_ms: last SOLA offset.
     callback_worst_ms: longest audio callback body. recording: path being recorded, or None.
     last_error: the current problem (a failing voice or pitch estimator, a failed voice load, a
@@ -71,6 +71,7 @@ class EngineStatus:
     late_blocks: int = 0
     dropped_blocks: int = 0
     slow_blocks: int = 0
+    over_allowance_blocks: int = 0
     fallback_blocks: int = 0
     gated_blocks: int = 0
     blocks: int = 0
@@ -197,6 +198,7 @@ def build_status(worker: Worker | None, config: StreamConfig | None, latency: La
     st.input_overflow_samples = cb.input.overflow_samples
     st.output_underflows = cb.output.underflow_events
     st.late_blocks, st.dropped_blocks, st.slow_blocks = c.late_blocks, c.dropped_blocks, c.slow_blocks
+    st.over_allowance_blocks = c.over_allowance_blocks
     st.fallback_blocks, st.gated_blocks, st.blocks, st.voice_blocks = c.fallback_blocks, c.gated_blocks, c.blocks, c.voice_blocks
     st.queue_age_ms, st.queue_age_max_ms, st.sola_offset_ms = c.queue_age_ms, c.queue_age_max_ms, c.sola_offset_ms
     st.callback_worst_ms = max(cb.input.worst_ns, cb.output.worst_ns, cb.monitor.worst_ns) / 1e6

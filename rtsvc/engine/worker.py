@@ -265,6 +265,8 @@ class Worker:
         self._uf_seen = self.cb.output.underflow_samples
         dt = time.perf_counter() - t0
         self.times.add(dt)
+        if dt > L.processing_s:
+            c.over_allowance_blocks += 1
         if dt > L.block_seconds:
             c.slow_blocks += 1
             self._slow_run += 1

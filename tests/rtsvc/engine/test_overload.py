@@ -77,5 +77,27 @@ def test_one_late_block_is_counted_without_falling_back(voices, estimator, make_
         st = ctl.status()
     finally:
         ctl.stop()
-    assert st.late_blocks >= 1 and st.dropped_blocks == 0
+    assert st.late_blocks >= 1 and st.dropped_blocks == 0 and st.over_allowance_blocks >= 1
     assert st.fallback_blocks == 0 and st.voice_blocks == st.blocks
+
+
+def test_blocks_over_the_processing_allowance_are_counted_on_the_stepped_clock(voices, estimator, make_sweep):
+    """Stepped runs cannot be late; the counter says which blocks would have risked it."""
+    voice = voices["sleepy"](0.0)
+    plain = voice.convert_window
+
+    def two_slow(window, params):
+        if voice.calls in (10, 20):
+            time.sleep(0.03)  # over the 15 ms allowance
+        return plain(window, params)
+
+    voice.convert_window = two_slow
+    drv = VirtualClockDriver(make_sweep(RATE, 1.0, 200.0, 800.0, level=0.4), RATE, period=256)
+    ctl = Controller(driver=drv, params=LiveParams(threshold_db=-120.0, block_ms=20.0, prefill_ms=15.0),
+                     voice=voice, estimator=estimator)
+    ctl.start()
+    drv.run()
+    st = ctl.status()
+    ctl.stop()
+    assert st.late_blocks == 0 and st.blocks >= 45
+    assert 2 <= st.over_allowance_blocks < st.blocks // 2  # the two sleeps, not the ~1 ms blocks
