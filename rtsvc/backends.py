@@ -169,6 +169,19 @@ def make_session(model: bytes | str | os.PathLike, choice: BackendChoice):
                              "export it again with `rtsvc export-onnx`.") from None
 
 
+class HostZeros:
+    """A reused all-zero float32 host buffer, viewed in any shape (readers must not write to it)."""
+
+    def __init__(self) -> None:
+        self._buffer = np.zeros(0, dtype=np.float32)
+
+    def __call__(self, shape: tuple[int, ...]) -> np.ndarray:
+        size = int(np.prod(shape))
+        if self._buffer.size < size:
+            self._buffer = np.zeros(size, dtype=np.float32)
+        return self._buffer[:size].reshape(shape)
+
+
 class _Runner:
     """Runs one session. With ``binding_device`` ("cuda", index) (set when the session runs
     on the CUDA provider) inputs and outputs go through IO binding and all-zero inputs are
@@ -181,7 +194,7 @@ class _Runner:
         on_cuda = session.get_providers()[0] == PROVIDERS["cuda"]
         self.binding_device: tuple[str, int] | None = ("cuda", dev.index or 0) if on_cuda else None
         self._device_zeros: dict[tuple[int, ...], Any] = {}
-        self._host_zeros = np.zeros(0, dtype=np.float32)
+        self._host_zeros = HostZeros()
 
     @property
     def provider(self) -> str:
@@ -198,10 +211,7 @@ class _Runner:
                 self._device_zeros[shape] = onnxruntime.OrtValue.ortvalue_from_numpy(
                     np.zeros(shape, dtype=np.float32), *self.binding_device)
             return self._device_zeros[shape]
-        size = int(np.prod(shape))
-        if self._host_zeros.size < size:
-            self._host_zeros = np.zeros(size, dtype=np.float32)
-        return self._host_zeros[:size].reshape(shape)
+        return self._host_zeros(shape)
 
     def run(self, feeds: dict[str, Any], output: str) -> np.ndarray:
         if self.binding_device is None:

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from rtsvc.backends import OrtSynthesizer
+from rtsvc.backends import HostZeros, OrtSynthesizer
 from rtsvc.encoders import TorchContentEncoder
 
 #: Calls with one input signature that run eagerly before that signature is captured.
@@ -145,13 +145,7 @@ class _GraphRunner:
     def __init__(self, wrapper: torch.nn.Module, names: list[str], device: str) -> None:
         self.names = names
         self.call = GraphedCall(lambda *xs: wrapper(*xs), device)
-        self._host_zeros = np.zeros(0, dtype=np.float32)
-
-    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
-        size = int(np.prod(shape))
-        if self._host_zeros.size < size:
-            self._host_zeros = np.zeros(size, dtype=np.float32)
-        return self._host_zeros[:size].reshape(shape)
+        self.zeros = HostZeros()  # all-zero inputs (deterministic runs)
 
     def run(self, feeds: dict[str, Any], output: str) -> np.ndarray:
         tensors = tuple(torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in self.names)
