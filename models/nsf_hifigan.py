@@ -6,6 +6,25 @@
 
 Latent z (B, inter, T) at frame rate + frame f0 (B, T) Hz -> waveform (B, 1, T * prod(upsample_rates))
 in [-1, 1].
+
+Head skip (``keep``): a live window is mostly left context; only its last ``keep`` samples are
+used. Each stage's convolutions read a bounded neighbourhood, so the samples a kept output depends
+on can be traced back through the stack, and everything before them is skipped, exactly::
+
+    conv_pre ─ stage 0 ─ stage 1 ─ ... ─ stage n-1 ─ conv_post ─ tanh
+               │         │                │           └ reads ±3 samples
+               │         │                └ resblocks read ±R[n-1], its upsampler K-1-P before
+               │         └ needs its input from starts[1] on (stage-0 samples)
+               └ needs its input from starts[0] on (frames)
+
+    starts[i] = max(0, floor((need_i - R_i + P_i - K_i + 1) / S_i)),  need_{n-1} = (N - keep) - 3,
+    need_{i-1} = starts[i]   (S, K, P: stride, kernel, padding of ups[i]; R: its resblocks' reach)
+
+With 100 ms of left context the last four stages (~80 % of the decoder's work) start well inside
+the window; stage 0's resblocks reach ~87 ms at 44.1 kHz, so it stays whole. The excitation and
+the noise convolutions (cheap) run on the whole window and are sliced, so the phase is the
+whole-window phase. Pointwise activations only (the snake variant's alias-free filters also read
+neighbours: it decodes the whole window and slices).
 """
 
 from __future__ import annotations
@@ -92,6 +111,25 @@ class ResBlock2(nn.Module):
         return x
 
 
+def conv_reach(module: nn.Module) -> int:
+    """Samples each side that the stride-1 convolutions inside ``module`` read when applied one
+    after another (residual adds and pointwise activations add nothing)."""
+    reach = 0
+    for m in module.modules():
+        if isinstance(m, WeightNormConv1d):
+            k, d, p = (m.weight if m.folded else m.weight_v).shape[-1], m.dilation, m.padding
+        elif isinstance(m, nn.Conv1d):
+            k, d, p = m.kernel_size[0], m.dilation[0], m.padding[0]
+        else:
+            continue
+        reach += max(p, d * (k - 1) - p)
+    return reach
+
+
+def _at_least_zero(value):
+    return torch.clamp(value, min=0) if isinstance(value, torch.Tensor) else max(0, value)
+
+
 class NSFGeneratorBase(nn.Module):
     """Shared skeleton: conv_pre (+ speaker cond) -> [activation, upsample, + noise conv of the
     excitation, mean of resblocks] per stage -> activation -> conv_post -> tanh.
@@ -123,6 +161,14 @@ class NSFGeneratorBase(nn.Module):
         ch = shape.channels(n_stages - 1)
         self.conv_post = WeightNormConv1d(ch, 1, PRE_POST_KERNEL, padding=PRE_POST_KERNEL // 2)
         self.cond = nn.Conv1d(shape.gin_channels, shape.upsample_initial_channel, 1)
+        #: per stage: samples each side its resblocks read (the largest of its parallel blocks)
+        self.stage_reach = tuple(
+            max(conv_reach(b) for b in self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels])
+            for i in range(n_stages))
+
+    #: The body after the excitation reads only through convolutions (see the module doc): a
+    #: call with ``keep`` skips the window's head. False where activations filter in time.
+    head_skip = True
 
     def _make_resblock(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> nn.Module:
         raise NotImplementedError
@@ -137,22 +183,49 @@ class NSFGeneratorBase(nn.Module):
         """Frame f0 (B, T) Hz -> har_source (B, 1, T*upp) (the noise-conv input)."""
         return self.m_source(upsample_f0(f0, self.upp), draws)
 
+    def keep_starts(self, n_samples, keep) -> list:
+        """For the output samples [n_samples - keep, n_samples): per stage i, the first sample of
+        its input (frames for stage 0, stage i-1 samples after) that must be computed for them to
+        equal the whole-window output (0 = all; see the module doc). Python ints, or 0-d int64
+        tensors when traced for export."""
+        need = n_samples - keep - PRE_POST_KERNEL // 2
+        starts = [0] * len(self.ups)
+        for i in reversed(range(len(self.ups))):
+            rate, kernel = self.shape.upsample_rates[i], self.shape.upsample_kernel_sizes[i]
+            padding = (kernel - rate) // 2
+            starts[i] = _at_least_zero((need - self.stage_reach[i] + padding - kernel + 1) // rate)
+            need = starts[i]
+        return starts
+
     def forward(
-        self, x: torch.Tensor, f0: torch.Tensor, g: torch.Tensor, draws: RandomDraws | None = None
+        self, x: torch.Tensor, f0: torch.Tensor, g: torch.Tensor, draws: RandomDraws | None = None, keep=None
     ) -> torch.Tensor:
-        """x (B, inter, T), f0 (B, T) Hz, g (B, gin, 1 or T) -> (B, 1, T*upp)."""
-        har_source = self.excitation(f0, draws)
+        """x (B, inter, T), f0 (B, T) Hz, g (B, gin, 1 or T) -> (B, 1, T*upp); with ``keep``
+        (int or 0-d tensor, 1..T*upp) only the last ``keep`` samples, (B, 1, keep), equal to the
+        tail of the whole output."""
+        return self.decode(x, self.excitation(f0, draws), g, keep)
+
+    def decode(self, x: torch.Tensor, har_source: torch.Tensor, g: torch.Tensor, keep=None) -> torch.Tensor:
+        """The body after the excitation: x (B, inter, T), har_source (B, 1, T*upp), g -> see
+        :meth:`forward`."""
+        n = har_source.size(-1)
+        starts = self.keep_starts(n, keep) if keep is not None and self.head_skip else None
         x = self.conv_pre(x) + self.cond(g)
+        offset = 0  # position of x[..., 0] in the current stage's samples
         for i, up in enumerate(self.ups):
+            if starts is not None:
+                x = x[..., starts[i] - offset :]
+                offset = starts[i] * self.shape.upsample_rates[i]
             x = up(self._stage_activation(x, i))
-            x = x + self.noise_convs[i](har_source)
+            noise = self.noise_convs[i](har_source)
+            x = x + (noise if starts is None else noise[..., offset:])
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             xs = blocks[0](x)
             for block in blocks[1:]:
                 xs = xs + block(x)
             x = xs / self.num_kernels
-        x = self.conv_post(self._final_activation(x))
-        return torch.tanh(x)
+        x = torch.tanh(self.conv_post(self._final_activation(x)))
+        return x if keep is None else x[..., n - keep - offset :]
 
 
 class NSFHiFiGAN(NSFGeneratorBase):

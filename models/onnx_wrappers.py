@@ -33,6 +33,8 @@ from .vocoder_source import SINE_AMP, UNVOICED_NOISE_STD, VOICED_NOISE_STD, runn
 CONTRACT_INPUTS = ("c", "f0", "mel2ph", "uv", "noise", "sid")
 VOL_INPUT = "vol"
 DRAW_INPUTS = ("harmonic_phase", "source_noise")
+#: rtsvc's own input: int64 (1,), how many samples at the end of the window to return.
+KEEP_INPUT = "keep"
 AUDIO_OUTPUT = "audio"
 
 
@@ -162,7 +164,9 @@ class SnakeResBlockForExport(nn.Module):
 class DecoderForExport(nn.Module):
     """The NSF generator ``vocoder`` body (everything after the excitation), with snake
     activations swapped for :class:`AliasFreeSnakeForExport` views.
-    forward(z (B, inter, T), har_source (B, 1, T*upp), g (B, gin, 1 or T)) -> (B, 1, T*upp)."""
+    forward(z (B, inter, T), har_source (B, 1, T*upp), g (B, gin, 1 or T), keep (0-d int64) |
+    None) -> (B, 1, T*upp), or its last ``keep`` samples (the vocoder's head skip, see
+    models.nsf_hifigan)."""
 
     def __init__(self, vocoder: nn.Module) -> None:
         super().__init__()
@@ -175,19 +179,21 @@ class DecoderForExport(nn.Module):
         else:
             self.resblocks = vocoder.resblocks
 
-    def forward(self, z: torch.Tensor, har_source: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, har_source: torch.Tensor, g: torch.Tensor,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
         dec = self.vocoder
+        if not self.snake:
+            return dec.decode(z, har_source, g, keep)
         x = dec.conv_pre(z) + dec.cond(g)
         for i, up in enumerate(dec.ups):
-            x = self.stage_acts[i](x) if self.snake else dec._stage_activation(x, i)
-            x = up(x) + dec.noise_convs[i](har_source)
+            x = up(self.stage_acts[i](x)) + dec.noise_convs[i](har_source)
             blocks = self.resblocks[i * dec.num_kernels : (i + 1) * dec.num_kernels]
             xs = blocks[0](x)
             for block in blocks[1:]:
                 xs = xs + block(x)
             x = xs / dec.num_kernels
-        x = self.final_act(x) if self.snake else dec._final_activation(x)
-        return torch.tanh(dec.conv_post(x))
+        x = torch.tanh(dec.conv_post(self.final_act(x)))
+        return x if keep is None else x[..., har_source.size(-1) - keep :]
 
 
 class SynthesizerForExport(nn.Module):
@@ -199,17 +205,21 @@ class SynthesizerForExport(nn.Module):
     source_draws: the graph takes ``harmonic_phase`` and ``source_noise`` (reproducible
         non-deterministic runs); without them the excitation is deterministic.
 
+    keep_input: the graph takes ``keep`` (int64 (1,), 1..T*hop) and returns only the last
+        ``keep`` samples, skipping the decoder work only the rest depends on (rtsvc's live path).
+
     forward(c (B, U, ssl_dim), f0 (B, T) Hz, mel2ph (B, T) int64 (1-based unit index per frame,
     0 = a zero frame), uv (B, T) 0/1, noise (B, inter, T) (prior noise, already multiplied by
-    the noise scale), sid, [vol (B, T)], [harmonic_phase (B, 9), source_noise (B, T*hop, 9)])
-    -> audio (B, 1, T*hop) float32. The f0 predictor head is not part of the graph.
+    the noise scale), sid, [vol (B, T)], [harmonic_phase (B, 9), source_noise (B, T*hop, 9)],
+    [keep (1,)]) -> audio (B, 1, T*hop or keep) float32. The f0 predictor head is not part of the graph.
     """
 
-    def __init__(self, model: nn.Module, *, speaker_mix: bool, source_draws: bool) -> None:
+    def __init__(self, model: nn.Module, *, speaker_mix: bool, source_draws: bool, keep_input: bool = False) -> None:
         super().__init__()
         self.model = model
         self.speaker_mix = speaker_mix
         self.source_draws = source_draws
+        self.keep_input = keep_input
         self.attentions = nn.ModuleList(RelativeAttentionForExport(a) for a in model.enc_p.enc_.attn_layers)
         self.excitation = ExcitationForExport(model.dec)
         self.decoder = DecoderForExport(model.dec)
@@ -220,6 +230,8 @@ class SynthesizerForExport(nn.Module):
             names.append(VOL_INPUT)
         if self.source_draws:
             names.extend(DRAW_INPUTS)
+        if self.keep_input:
+            names.append(KEEP_INPUT)
         return names
 
     def _speaker(self, sid: torch.Tensor) -> torch.Tensor:
@@ -242,7 +254,8 @@ class SynthesizerForExport(nn.Module):
         model = self.model
         extra = list(extra)
         vol = extra.pop(0) if model.vol_embedding else None
-        phase, source_noise = (extra[0], extra[1]) if self.source_draws else (None, None)
+        phase, source_noise = (extra.pop(0), extra.pop(0)) if self.source_draws else (None, None)
+        keep = extra.pop(0)[0] if self.keep_input else None
         dtype = model.pre.weight.dtype
         units = F.pad(c.to(dtype), (0, 0, 1, 0))  # row 0 = the zero frame mel2ph 0 points at
         index = mel2ph.unsqueeze(2).expand(-1, -1, units.size(2))
@@ -257,4 +270,4 @@ class SynthesizerForExport(nn.Module):
         z_p = self._prior(x, x_mask, coarse, noise)
         z = model.flow(z_p, x_mask, g=g, reverse=True)
         har_source = self.excitation(f0, phase, source_noise)
-        return self.decoder(z, har_source, g).float()
+        return self.decoder(z, har_source, g, keep).float()

@@ -223,6 +223,7 @@ class SynthesizerTrn(nn.Module):
         deterministic: bool = False,
         generator: torch.Generator | None = None,
         normalize_mix: bool = True,
+        keep_samples: int | None = None,
     ) -> InferTrace:
         """:meth:`infer` returning every intermediate (see :class:`InferTrace`)."""
         self._check_inputs(c, f0, uv, vol)
@@ -253,7 +254,7 @@ class SynthesizerTrn(nn.Module):
             noise = draws.normal((b, self.inter_channels, t)).to(device, dtype)
         z_p, m_p, logs_p = self.enc_p(x, x_mask, coarse, noise=noise, noise_scale=noise_scale)
         z = self.flow(z_p, x_mask, g=g_emb, reverse=True)
-        wav = self.dec(z * x_mask, f0, g_emb, draws=draws)
+        wav = self.dec(z * x_mask, f0, g_emb, draws=draws, keep=keep_samples)
         return InferTrace(
             g=g_emb, pre_out=pre_out, enc_p_in=x, f0=f0, f0_coarse=coarse, m_p=m_p, logs_p=logs_p,
             z_p=z_p, flow_out=z, wav=wav.float(),
@@ -273,6 +274,7 @@ class SynthesizerTrn(nn.Module):
         deterministic: bool = False,
         generator: torch.Generator | None = None,
         normalize_mix: bool = True,
+        keep_samples: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Convert one batch. c (B, ssl_dim, T) content at frame rate; f0 (B, T) Hz (0 or any
         value where unvoiced; interpolated f0 is the realistic input); uv (B, T) 1 = voiced;
@@ -284,11 +286,17 @@ class SynthesizerTrn(nn.Module):
         Otherwise draws follow so-vits-svc's order from ``generator`` (None: a fresh CPU
         generator seeded with 52468, which is what upstream does on every call).
         normalize_mix: scale speaker-mix weights to sum 1 (convex); False uses them as given.
+        keep_samples: return only the last ``keep_samples`` samples (1..T*hop), computed without
+        the decoder work that only the rest depends on (a live window's left context; see
+        models.nsf_hifigan): the same values as the tail of the whole output.
 
-        Returns (wav (B, 1, T*hop) float32 in [-1, 1], f0_used (B, T) float32 Hz).
+        Returns (wav (B, 1, T*hop or keep_samples) float32 in [-1, 1], f0_used (B, T) float32 Hz).
         """
+        if keep_samples is not None and not 1 <= keep_samples <= c.shape[-1] * self.hop_length:
+            raise ParameterError(f"keep_samples must be 1..{c.shape[-1] * self.hop_length} for {c.shape[-1]} frames, "
+                                 f"got {keep_samples}.")
         trace = self.infer_trace(
             c, f0, uv, g=g, vol=vol, noise_scale=noise_scale, predict_f0=predict_f0,
-            deterministic=deterministic, generator=generator, normalize_mix=normalize_mix,
+            deterministic=deterministic, generator=generator, normalize_mix=normalize_mix, keep_samples=keep_samples,
         )
         return trace.wav, trace.f0

@@ -161,6 +161,8 @@ class SnakeResBlock2(nn.Module):
 class NSFSnakeHiFiGAN(NSFGeneratorBase):
     """so-vits-svc ``nsf-snake-hifigan``: ``snakes[i]`` before ``ups[i]``, ``snake_post`` before conv_post."""
 
+    head_skip = False  # the alias-free activations filter in time: ``keep`` decodes all, then slices
+
     def __init__(self, shape) -> None:
         super().__init__(shape)
         self.snakes = nn.ModuleList(AliasFreeSnake(shape.channels(i - 1)) for i in range(len(shape.upsample_rates)))

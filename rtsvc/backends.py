@@ -325,15 +325,19 @@ class OrtSynthesizer:
                              "re-export it with `rtsvc export-onnx --speaker-mix on`, or pass a speaker id.")
 
     def infer(self, c, f0, uv, *, g=None, vol=None, noise_scale: float = 0.4, predict_f0: bool = False,
-              deterministic: bool = False, generator: torch.Generator | None = None, normalize_mix: bool = True):
+              deterministic: bool = False, generator: torch.Generator | None = None, normalize_mix: bool = True,
+              keep_samples: int | None = None):
         """Same arguments and result as ``SynthesizerTrn.infer`` (batch 1): returns
-        (wav (1, 1, T*hop) float32 CPU tensor, f0 used (1, T) float32)."""
+        (wav (1, 1, T*hop or keep_samples) float32 CPU tensor, f0 used (1, T) float32). A graph
+        without the ``keep`` input (older files, the MoeVoiceStudio flavour) decodes the whole
+        window and the tail is sliced off."""
         if predict_f0:
             if self.torch_model is None or not self.use_automatic_f0_prediction:
                 raise ParameterError("auto f0 needs the f0 predictor, which this ONNX graph does not contain.",
                                      "turn auto f0 off or use --backend torch.")
             return self.torch_model.infer(c, f0, uv, g=g, vol=vol, noise_scale=noise_scale, predict_f0=True,
-                                          deterministic=deterministic, generator=generator, normalize_mix=normalize_mix)
+                                          deterministic=deterministic, generator=generator, normalize_mix=normalize_mix,
+                                          keep_samples=keep_samples)
         c, f0, uv = _numpy(c, np.float32), _numpy(f0, np.float32), _numpy(uv, np.float32)
         if c.ndim != 3 or c.shape[0] != 1 or c.shape[1] != self.ssl_dim:
             raise ParameterError(f"content features must have shape (1, {self.ssl_dim}, frames) for the onnxruntime "
@@ -343,6 +347,8 @@ class OrtSynthesizer:
             if x.shape != (1, t):
                 raise ParameterError(f"{name} must have shape (1, {t}) to match the content features, got {x.shape}.")
         h, hop = self.facts.harmonics, self.hop_length
+        if keep_samples is not None and not 1 <= keep_samples <= t * hop:
+            raise ParameterError(f"keep_samples must be 1..{t * hop} for {t} frames, got {keep_samples}.")
         feeds: dict[str, Any] = {"c": np.ascontiguousarray(c.transpose(0, 2, 1)), "f0": f0,
                                  "mel2ph": np.arange(1, t + 1, dtype=np.int64)[None], "uv": uv}
         if deterministic:
@@ -362,7 +368,11 @@ class OrtSynthesizer:
             if vol is None:
                 raise ParameterError("this model has a loudness embedding (vol_embedding); pass vol (batch, frames).")
             feeds["vol"] = _numpy(vol, np.float32).reshape(1, t)
+        if self.facts.keep_input:
+            feeds["keep"] = np.array([t * hop if keep_samples is None else keep_samples], dtype=np.int64)
         audio = self.runner.run(feeds, "audio")
+        if keep_samples is not None and audio.shape[-1] != keep_samples:
+            audio = np.ascontiguousarray(audio[..., audio.shape[-1] - keep_samples :])
         return torch.from_numpy(audio), torch.from_numpy(f0)
 
     def _random_feeds(self, draws, t: int, noise_scale: float) -> dict[str, np.ndarray]:

@@ -18,7 +18,9 @@ Export a So-VITS-SVC 4.0/4.1 synthesizer to ONNX with a dynamic frame axis.
 Graph inputs follow so-vits-svc's ONNX export (what MoeVoiceStudio reads): c, f0, mel2ph, uv,
 noise, sid and, for models with a loudness embedding, vol; output audio. By default two more
 inputs carry the vocoder's random draws (harmonic_phase, source_noise) so runs are
-reproducible; --moevs leaves them out (deterministic excitation). The f0 predictor (auto f0)
+reproducible, and keep (int64 (1,)) asks for only the window's last samples, skipping decoder
+work the rest alone needs (the live path); --moevs leaves these out (deterministic
+excitation, whole window). The f0 predictor (auto f0)
 is not exported. After writing, the graph is run with onnxruntime beside PyTorch on a short
 random input and the largest difference is printed (--no-check skips this).
 With --encoder, the content encoder the config names (ContentVec / HuBERT-Soft) is exported
@@ -32,7 +34,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-c", "--config-path", metavar="config.json", help="its config.json (default: config.json beside the model)")
     p.add_argument("-o", "--output", required=True, metavar="model.onnx", help="ONNX file to write for the synthesizer")
     p.add_argument("--moevs", action="store_true",
-                   help="MoeVoiceStudio input set only: no harmonic_phase/source_noise inputs")
+                   help="MoeVoiceStudio input set only: no harmonic_phase/source_noise/keep inputs")
     p.add_argument("--speaker-mix", choices=("auto", "on", "off"), default="auto",
                    help="sid as per-frame speaker mix weights (frames, speakers) instead of an int64 id; "
                         "auto: when the model has 2+ speakers, as so-vits-svc does (default auto)")
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     data = synthesizer_onnx_bytes(model, facts)
     write_onnx(output, data)
     inputs = ["c", "f0", "mel2ph", "uv", "noise", "sid"] + (["vol"] if facts.vol_embedding else []) + (
-        ["harmonic_phase", "source_noise"] if facts.source_draws else [])
+        ["harmonic_phase", "source_noise"] if facts.source_draws else []) + (["keep"] if facts.keep_input else [])
     print(f"wrote {output} ({len(data) / 1e6:.1f} MB, {time.perf_counter() - started:.1f} s): inputs {', '.join(inputs)}; "
           f"sid is {'mix weights (frames, ' + str(len(facts.speakers)) + ')' if facts.speaker_mix else 'an int64 speaker id'}; "
           f"{facts.sampling_rate} Hz, hop {facts.hop_length}")

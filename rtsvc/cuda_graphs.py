@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -167,8 +168,9 @@ class GraphSynthesizer(OrtSynthesizer):
         from rtsvc.models.onnx_wrappers import SynthesizerForExport
         from rtsvc.onnx_export import example_synth_inputs, synthesizer_facts
 
-        facts = synthesizer_facts(model, speakers=speakers, speech_encoder=speech_encoder,
-                                  unit_interpolate_mode=unit_interpolate_mode)
+        # no ``keep`` input: a data-dependent slice cannot be replayed; the tail is sliced after
+        facts = replace(synthesizer_facts(model, speakers=speakers, speech_encoder=speech_encoder,
+                                          unit_interpolate_mode=unit_interpolate_mode), keep_input=False)
         wrapper = SynthesizerForExport(model, speaker_mix=facts.speaker_mix, source_draws=True).eval()
         names = wrapper.input_names()
         probe = example_synth_inputs(facts, frames=PROBE_FRAMES)

@@ -55,6 +55,8 @@ class SynthesizerFacts:
 
     speakers: names in id order. speaker_mix: ``sid`` is (T, n_speakers) float mix weights
     (else an int64 id (1,)). source_draws: the graph takes harmonic_phase / source_noise.
+    keep_input: the graph takes ``keep`` and returns the window's last ``keep`` samples (rtsvc
+    flavour; files without the key, written before it existed, have none).
     """
 
     sampling_rate: int
@@ -69,6 +71,7 @@ class SynthesizerFacts:
     speech_encoder: str
     unit_interpolate_mode: str
     flavour: str
+    keep_input: bool = False
 
     def metadata(self) -> dict[str, str]:
         values = {
@@ -78,6 +81,7 @@ class SynthesizerFacts:
             "vol_embedding": json.dumps(self.vol_embedding), "speakers": json.dumps(list(self.speakers)),
             "speaker_mix": json.dumps(self.speaker_mix), "source_draws": json.dumps(self.source_draws),
             "speech_encoder": self.speech_encoder, "unit_interpolate_mode": self.unit_interpolate_mode,
+            "keep_input": json.dumps(self.keep_input),
         }
         return {META_PREFIX + k: v for k, v in values.items()}
 
@@ -97,6 +101,7 @@ class SynthesizerFacts:
                 speakers=tuple(json.loads(values["speakers"])), speaker_mix=bool(json.loads(values["speaker_mix"])),
                 source_draws=bool(json.loads(values["source_draws"])), speech_encoder=values["speech_encoder"],
                 unit_interpolate_mode=values["unit_interpolate_mode"], flavour=values["flavour"],
+                keep_input=bool(json.loads(values.get("keep_input", "false"))),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelFileError(f"{where}: rtsvc metadata is incomplete or damaged ({exc}).",
@@ -120,6 +125,7 @@ def synthesizer_facts(model, *, speakers: tuple[str, ...] | None = None, flavour
         vol_embedding=bool(model.vol_embedding), speakers=names,
         speaker_mix=(n >= 2) if speaker_mix is None else bool(speaker_mix), source_draws=flavour == "rtsvc",
         speech_encoder=speech_encoder, unit_interpolate_mode=unit_interpolate_mode, flavour=flavour,
+        keep_input=flavour == "rtsvc",
     )
 
 
@@ -140,6 +146,8 @@ def example_synth_inputs(facts: SynthesizerFacts, frames: int = EXAMPLE_FRAMES) 
     if facts.source_draws:
         inputs["harmonic_phase"] = torch.zeros(1, facts.harmonics)
         inputs["source_noise"] = torch.zeros(1, frames * facts.hop_length, facts.harmonics)
+    if facts.keep_input:
+        inputs["keep"] = torch.tensor([frames * facts.hop_length // 2], dtype=torch.int64)
     return inputs
 
 
@@ -184,7 +192,8 @@ def synthesizer_onnx_bytes(model, facts: SynthesizerFacts, *, opset: int = ONNX_
 
     if getattr(model, "dtype", torch.float32) != torch.float32:
         raise ParameterError("ONNX export needs a float32 model; load it without fp16.")
-    wrapper = SynthesizerForExport(model, speaker_mix=facts.speaker_mix, source_draws=facts.source_draws).eval()
+    wrapper = SynthesizerForExport(model, speaker_mix=facts.speaker_mix, source_draws=facts.source_draws,
+                                   keep_input=facts.keep_input).eval()
     names = wrapper.input_names()
     inputs = example_synth_inputs(facts)
     if list(inputs) != names:

@@ -83,9 +83,9 @@ class SovitsVoice(Voice):
 
     # -- the conversion ----------------------------------------------------------------------
     def _synthesize(self, audio: np.ndarray, audio_16k: np.ndarray, f0_raw: np.ndarray, params: VoiceParams,
-                    frame_weights: np.ndarray | None = None) -> np.ndarray:
+                    frame_weights: np.ndarray | None = None, keep_samples: int | None = None) -> np.ndarray:
         """audio (n,) at sample_rate, audio_16k the same span at 16 kHz, f0_raw (n // hop,) Hz.
-        Returns (T * hop,) float32."""
+        Returns (T * hop,) float32, or its last ``keep_samples`` (the decoder skips the rest)."""
         n_frames = len(audio) // self.hop_length
         if n_frames == 0:
             return np.zeros(0, dtype=np.float32)
@@ -113,7 +113,7 @@ class SovitsVoice(Voice):
             c[None], torch.from_numpy(f0)[None], torch.from_numpy(uv)[None],
             g=self._speaker_conditioning(params, frame_weights), vol=vol, noise_scale=params.noise_scale,
             predict_f0=params.auto_f0, deterministic=params.deterministic, generator=generator,
-            normalize_mix=params.speaker_mix_mode == "convex",
+            normalize_mix=params.speaker_mix_mode == "convex", keep_samples=keep_samples,
         )
         return wav[0, 0].float().cpu().numpy()
 
@@ -140,10 +140,17 @@ class SovitsVoice(Voice):
         audio_16k = window.audio_16k
         if len(audio_16k) == 0:
             audio_16k = resample(window.audio, self.sample_rate, ENCODER_RATE)
-        y = self._synthesize(np.ascontiguousarray(window.audio, dtype=np.float32), audio_16k, window.f0, params)
+        # only the samples from `first` on are returned: the synthesizer skips the decoder work
+        # that just the left context needs (exact; see models.nsf_hifigan)
+        total = len(window.audio) // self.hop_length * self.hop_length
         end = len(window.audio) - window.skip_tail
+        first = max(0, end - window.out_samples)
+        keep = total - first if first < total else None
+        y = self._synthesize(np.ascontiguousarray(window.audio, dtype=np.float32), audio_16k, window.f0, params,
+                             keep_samples=keep)
+        base = total - len(y)  # y holds the window's samples [base, total)
         out = np.zeros(window.out_samples, dtype=np.float32)
-        seg = y[max(0, end - window.out_samples): end]
+        seg = y[first - base : max(first, min(end, total)) - base]
         out[window.out_samples - len(seg):] = seg
         return out
 

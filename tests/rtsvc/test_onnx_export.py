@@ -17,7 +17,7 @@ import torch
 onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra (onnxruntime) is not installed")
 
 from rtsvc.backends import OrtSynthesizer, choose_backend, make_session  # noqa: E402
-from rtsvc.errors import ModelFileError  # noqa: E402
+from rtsvc.errors import ModelFileError, ParameterError  # noqa: E402
 from rtsvc.onnx_export import (  # noqa: E402
     EXAMPLE_FRAMES, SynthesizerFacts, encoder_onnx_bytes, read_metadata, synthesizer_facts, synthesizer_onnx_bytes,
     write_onnx,
@@ -117,6 +117,32 @@ def test_full_size_random_model_matches_torch(cpu):
     # the comparison can fail: other content/pitch moves the output far more than the tolerance
     moved, _ = synth.infer(torch.roll(c, 3, dims=2), f0 * 1.5, uv, vol=vol, deterministic=True)
     assert (moved - got).abs().max().item() > 10 * TOLERANCE
+    # the live path's head skip inside the graph (`keep` input), on a window long enough to skip
+    assert synth.facts.keep_input and "keep" in [i.name for i in synth.runner.session.get_inputs()]
+    c, f0, uv, vol = H.random_inputs(model, 30)
+    keep = 7 * 512 + 100
+    expected, _ = model.infer(c, f0, uv, vol=vol, deterministic=True)
+    got, _ = synth.infer(c, f0, uv, vol=vol, deterministic=True, keep_samples=keep)
+    assert got.shape == (1, 1, keep) and (expected[..., -keep:] - got).abs().max().item() <= TOLERANCE
+    assert all(s > 0 for s in model.dec.keep_starts(30 * 512, keep)[1:])
+
+
+def test_graphs_without_the_keep_input_decode_all_and_slice(fixture_synths, cpu):
+    """Files written before the keep input (and the MoeVoiceStudio flavour) still serve keep_samples."""
+    from dataclasses import replace
+
+    model, config, _, synth = fixture_synths("v41_vec768_vol")
+    facts = replace(synth.facts, keep_input=False)
+    old = OrtSynthesizer(make_session(synthesizer_onnx_bytes(model, facts), cpu), facts, cpu, torch_model=model)
+    assert "keep" not in [i.name for i in old.runner.session.get_inputs()]
+    c, f0, uv, vol = H.random_inputs(model, 24)
+    keep = 5 * model.hop_length + 7
+    whole, _ = model.infer(c, f0, uv, g=1, vol=vol, deterministic=True)
+    for s in (old, synth):
+        got, _ = s.infer(c, f0, uv, g=1, vol=vol, deterministic=True, keep_samples=keep)
+        assert got.shape == (1, 1, keep) and (whole[..., -keep:] - got).abs().max().item() <= TOLERANCE
+    with pytest.raises(ParameterError, match="keep_samples"):
+        synth.infer(c, f0, uv, g=1, vol=vol, deterministic=True, keep_samples=0)
 
 
 def test_paths_the_fixtures_lack(cpu):
