@@ -90,7 +90,7 @@ class LivePanel(QGroupBox):
             f"RTF {st.rtf:.2f} | worker p50 {st.worker_ms_p50:.1f} / p95 {st.worker_ms_p95:.1f} / max {st.worker_ms_max:.1f} ms")
         self.counters.setText(
             f"xruns {st.xruns} | underflows {st.output_underflows} | late {st.late_blocks} | "
-            f"dropped {st.dropped_blocks} | queue {st.queue_age_ms:.0f} ms")
+            f"over allowance {st.over_allowance_blocks} | dropped {st.dropped_blocks} | queue {st.queue_age_ms:.0f} ms")
         if INPUT_F0_KEY in st.extra:
             self.pitch_note.hide()
             if st.running:

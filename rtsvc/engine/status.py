@@ -101,7 +101,8 @@ class EngineStatus:
             f"in {self.input_level_db:6.1f} dB | out {self.output_level_db:6.1f} dB | "
             f"latency {lat.get('algorithmic_ms', 0):.0f}+{lat.get('device_input_ms', 0) + lat.get('device_output_ms', 0):.0f} ms | "
             f"worker p50 {self.worker_ms_p50:.1f} p95 {self.worker_ms_p95:.1f} ms | RTF {self.rtf:.2f} | "
-            f"xruns {self.xruns} late {self.late_blocks} dropped {self.dropped_blocks}"
+            f"xruns {self.xruns} late {self.late_blocks} over-allowance {self.over_allowance_blocks} "
+            f"dropped {self.dropped_blocks}"
             + (" | REC" if self.recording else "")
             + (f" | error: {self.last_error}" if self.last_error else "")
         )
