@@ -52,7 +52,7 @@ class InstantEncoder:
 
 
 class InstantRunner:
-    """The synthesizer graph's runner contract (rtsvc.backends._Runner), returning silence."""
+    """The synthesizer graph's runner contract (rtsvc.ort_models._Runner), returning silence."""
 
     provider = "instant stub"
 
@@ -65,7 +65,8 @@ class InstantRunner:
 
 def stub_voice(live):
     """A SovitsVoice with the full-size config whose networks are instant stubs."""
-    from rtsvc.backends import OrtSynthesizer, choose_backend
+    from rtsvc.backends import choose_backend
+    from rtsvc.ort_models import OrtSynthesizer
     from rtsvc.sovits_config import parse_sovits_config
     from rtsvc.sovits_voice import SovitsVoice
 

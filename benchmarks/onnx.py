@@ -44,7 +44,8 @@ sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != _HERE]
 
 import torch
 
-from rtsvc.backends import OrtContentEncoder, OrtSynthesizer, choose_backend, make_session
+from rtsvc.backends import choose_backend, make_session
+from rtsvc.ort_models import OrtContentEncoder, OrtSynthesizer
 from rtsvc.encoders import SPEECH_ENCODERS, TorchContentEncoder
 from rtsvc.onnx_cache import CACHE_DIR_ENV, graph_key
 from rtsvc.onnx_export import ONNX_OPSET

@@ -59,7 +59,8 @@ def _check_synthesizer(model, data: bytes, facts) -> float:
     """Largest |onnxruntime - torch| on a short random input, deterministic mode."""
     import torch
 
-    from rtsvc.backends import OrtSynthesizer, choose_backend, make_session
+    from rtsvc.backends import choose_backend, make_session
+    from rtsvc.ort_models import OrtSynthesizer
 
     choice = choose_backend("onnxruntime")
     synth = OrtSynthesizer(make_session(data, choice), facts, choice)
@@ -77,7 +78,8 @@ def _check_synthesizer(model, data: bytes, facts) -> float:
 def _check_encoder(encoder, data: bytes) -> float:
     import torch
 
-    from rtsvc.backends import OrtContentEncoder, choose_backend, make_session
+    from rtsvc.backends import choose_backend, make_session
+    from rtsvc.ort_models import OrtContentEncoder
 
     choice = choose_backend("onnxruntime")
     ort_encoder = OrtContentEncoder(make_session(data, choice), encoder.spec, encoder.dim, choice, encoder.path)

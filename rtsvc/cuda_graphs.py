@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from rtsvc.backends import HostZeros, OrtSynthesizer
+from rtsvc.ort_models import HostZeros, OrtSynthesizer
 from rtsvc.encoders import TorchContentEncoder
 
 #: Calls with one input signature that run eagerly before that signature is captured.
@@ -139,7 +139,7 @@ def cuda_graphs_supported(device: str | torch.device) -> bool:
 # -- the SoVITS synthesizer ---------------------------------------------------------------------
 class _GraphRunner:
     """Runs the synthesizer's export wrapper (models.onnx_wrappers.SynthesizerForExport) on
-    named feeds through a :class:`GraphedCall` (the contract of rtsvc.backends._Runner)."""
+    named feeds through a :class:`GraphedCall` (the contract of rtsvc.ort_models._Runner)."""
 
     provider = "torch CUDA graphs"
 

@@ -114,7 +114,8 @@ def test_auto_f0_falls_back_to_the_torch_model(tiny_voice_pair):
 def test_io_binding_path_and_cuda_fallback(tiny_voice_pair):
     """The IO-binding runner (used on the CUDA provider) gives the same audio when forced on
     CPU; a CUDA choice whose session has no CUDA provider runs plainly on CPU."""
-    from rtsvc.backends import OrtSynthesizer, make_session
+    from rtsvc.backends import make_session
+    from rtsvc.ort_models import OrtSynthesizer
 
     _, ort_voice, _ = tiny_voice_pair
     synth = ort_voice.model

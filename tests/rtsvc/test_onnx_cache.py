@@ -1,4 +1,4 @@
-"""The disk cache of exported ONNX graphs (rtsvc.onnx_cache) and its use by rtsvc.backends:
+"""The disk cache of exported ONNX graphs (rtsvc.onnx_cache) and its use by rtsvc.ort_models:
 a second load opens the cached graph without exporting and runs identically, the key follows
 weights, structure and facts, damaged or mismatched files are replaced, RTSVC_ONNX_CACHE=0
 writes nothing, the LRU bound holds and the cache folder follows the environment.
@@ -22,8 +22,9 @@ import torch
 pytest.importorskip("onnxruntime", reason="the onnx extra (onnxruntime) is not installed")
 pytest.importorskip("onnx", reason="the onnx extra (onnx) is not installed")
 
-from rtsvc import backends, onnx_cache  # noqa: E402
-from rtsvc.backends import OrtContentEncoder, OrtSynthesizer, choose_backend, describe_backend  # noqa: E402
+from rtsvc import onnx_cache, ort_models  # noqa: E402
+from rtsvc.backends import choose_backend, describe_backend  # noqa: E402
+from rtsvc.ort_models import OrtContentEncoder, OrtSynthesizer  # noqa: E402
 from rtsvc.errors import ParameterError  # noqa: E402
 from rtsvc.onnx_cache import OnnxCache, graph_key  # noqa: E402
 from rtsvc.onnx_export import ONNX_OPSET  # noqa: E402
@@ -61,9 +62,9 @@ def small_model():
 
 @pytest.fixture
 def export_calls(monkeypatch) -> list[str]:
-    """Counts exports done through backends (names of the exported kinds)."""
+    """Counts exports done through rtsvc.ort_models (names of the exported kinds)."""
     calls: list[str] = []
-    synth_export, encoder_export = backends.synthesizer_onnx_bytes, backends.encoder_onnx_bytes
+    synth_export, encoder_export = ort_models.synthesizer_onnx_bytes, ort_models.encoder_onnx_bytes
 
     def synth(*args, **kwargs):
         calls.append("synthesizer")
@@ -73,8 +74,8 @@ def export_calls(monkeypatch) -> list[str]:
         calls.append("encoder")
         return encoder_export(*args, **kwargs)
 
-    monkeypatch.setattr(backends, "synthesizer_onnx_bytes", synth)
-    monkeypatch.setattr(backends, "encoder_onnx_bytes", encoder)
+    monkeypatch.setattr(ort_models, "synthesizer_onnx_bytes", synth)
+    monkeypatch.setattr(ort_models, "encoder_onnx_bytes", encoder)
     return calls
 
 

@@ -30,7 +30,8 @@ def test_help_lists_the_subcommand(capsys):
 
 
 def test_export_with_encoder_checks_and_reads_back(tmp_path, voice, capsys):
-    from rtsvc.backends import OrtSynthesizer, choose_backend
+    from rtsvc.backends import choose_backend
+    from rtsvc.ort_models import OrtSynthesizer
     from rtsvc.checkpoint import load_sovits
     from rtsvc.encoders import load_content_encoder
 

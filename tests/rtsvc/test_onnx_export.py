@@ -16,7 +16,8 @@ import torch
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra (onnxruntime) is not installed")
 
-from rtsvc.backends import OrtSynthesizer, choose_backend, make_session  # noqa: E402
+from rtsvc.backends import choose_backend, make_session  # noqa: E402
+from rtsvc.ort_models import OrtSynthesizer  # noqa: E402
 from rtsvc.errors import ModelFileError, ParameterError  # noqa: E402
 from rtsvc.onnx_export import (  # noqa: E402
     EXAMPLE_FRAMES, SynthesizerFacts, encoder_onnx_bytes, read_metadata, synthesizer_facts, synthesizer_onnx_bytes,
