@@ -50,6 +50,14 @@ class InferTrace:
     wav: torch.Tensor
 
 
+
+def check_keep_samples(keep_samples: int | None, frames: int, hop_length: int) -> None:
+    """Refuse a ``keep_samples`` (see :meth:`SynthesizerTrn.infer`) outside 1..frames * hop_length."""
+    if keep_samples is not None and not 1 <= keep_samples <= frames * hop_length:
+        raise ParameterError(f"keep_samples must be 1..{frames * hop_length} for {frames} frames, got {keep_samples}.",
+                             "ask for at most the window's samples, or None for all of them.")
+
+
 class SynthesizerTrn(nn.Module):
     """SoVITS 4.0/4.1 generator. Argument names are so-vits-svc config.json ``model`` fields;
     ``spec_channels`` is filter_length // 2 + 1; ``coarse_f0_version`` "4.1" or "4.0" picks the
@@ -292,9 +300,7 @@ class SynthesizerTrn(nn.Module):
 
         Returns (wav (B, 1, T*hop or keep_samples) float32 in [-1, 1], f0_used (B, T) float32 Hz).
         """
-        if keep_samples is not None and not 1 <= keep_samples <= c.shape[-1] * self.hop_length:
-            raise ParameterError(f"keep_samples must be 1..{c.shape[-1] * self.hop_length} for {c.shape[-1]} frames, "
-                                 f"got {keep_samples}.")
+        check_keep_samples(keep_samples, c.shape[-1], self.hop_length)
         trace = self.infer_trace(
             c, f0, uv, g=g, vol=vol, noise_scale=noise_scale, predict_f0=predict_f0,
             deterministic=deterministic, generator=generator, normalize_mix=normalize_mix, keep_samples=keep_samples,

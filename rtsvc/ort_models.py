@@ -209,8 +209,9 @@ class OrtSynthesizer:
             if x.shape != (1, t):
                 raise ParameterError(f"{name} must have shape (1, {t}) to match the content features, got {x.shape}.")
         h, hop = self.facts.harmonics, self.hop_length
-        if keep_samples is not None and not 1 <= keep_samples <= t * hop:
-            raise ParameterError(f"keep_samples must be 1..{t * hop} for {t} frames, got {keep_samples}.")
+        from rtsvc.models.synthesizer import check_keep_samples
+
+        check_keep_samples(keep_samples, t, hop)
         feeds: dict[str, Any] = {"c": np.ascontiguousarray(c.transpose(0, 2, 1)), "f0": f0,
                                  "mel2ph": np.arange(1, t + 1, dtype=np.int64)[None], "uv": uv}
         if deterministic:

@@ -54,8 +54,8 @@ class WorkerCounters:
     after it had run dry (the output played silence while waiting for them). slow_blocks: blocks
     whose worker time exceeded the block duration. over_allowance_blocks: blocks whose worker time
     exceeded the processing allowance (``prefill_ms``): each could have been late had the output
-    ring been at its low point; 0 over a long run means the allowance holds. dropped_blocks: input blocks thrown away to
-    keep the input queue at most two blocks old. skipped_out / inserted_out: output samples the
+    ring been at its low point; 0 over a long run means the allowance holds. dropped_blocks:
+    input blocks thrown away to keep the input queue at most two blocks old. skipped_out / inserted_out: output samples the
     timeline keeper removed (after underflows) or inserted (after dropped input). queue_age_ms /
     queue_age_max_ms: input waiting (ring + resampled FIFO) when the last block started / at most.
     """
