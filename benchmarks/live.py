@@ -202,10 +202,11 @@ def benchmark_module(name: str):
     return sys.modules[module_name]
 
 
-def fcpe_estimator(f0_of_16k, device: str = "cpu"):
+def fcpe_estimator(f0_of_16k, device: str = "cpu", stream=None):
     """An engine pitch estimator from ``f0_of_16k``: (1, n16) float32 tensor at 16 kHz (on
     ``device``) -> f0 at 10 ms frames; stretched onto the voice's frame grid by nearest
-    neighbour (as rtsvc.pitch)."""
+    neighbour (as rtsvc.pitch). stream: the CUDA stream it runs on with its copies
+    (GraphedFcpe.stream, as rtsvc.pitch runs it), None = the current one."""
     import torch
 
     from rtsvc.audio_io import resample
@@ -213,7 +214,8 @@ def fcpe_estimator(f0_of_16k, device: str = "cpu"):
     def estimate(audio, sample_rate, hop, method, threshold):
         frames = len(audio) // hop
         x16 = torch.from_numpy(np.ascontiguousarray(resample(audio, sample_rate, 16000), dtype=np.float32))[None]
-        f0 = torch.as_tensor(f0_of_16k(x16.to(device))).reshape(1, 1, -1).float().cpu()
+        with torch.cuda.stream(stream):
+            f0 = torch.as_tensor(f0_of_16k(x16.to(device))).reshape(1, 1, -1).float().cpu()
         return torch.nn.functional.interpolate(f0, size=frames, mode="nearest").reshape(-1).numpy()
 
     return estimate
@@ -266,10 +268,11 @@ def full_size_sovits_voices(threads: int, layout: Path, device: str = "cpu", onl
 
             network = GraphedFcpe(gpu_fcpe) if graphs else gpu_fcpe
             pitch = lambda x16, network=network: network(x16, 0.05)  # noqa: E731
+            stream = getattr(network, "stream", None)
         else:
             pitch = (lambda x16: fcpe(x16, 0.05)) if name == "torch" else bench.OrtFcpeNetwork(fcpe, choice)
         voice = SovitsVoice(model, config, enc, name=f"full-size 4.1 random ({label})", device=device, backend=choice)
-        voices[label] = (voice, fcpe_estimator(pitch, device))
+        voices[label] = (voice, fcpe_estimator(pitch, device, stream if on_gpu else None))
     return voices
 
 

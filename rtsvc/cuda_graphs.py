@@ -217,7 +217,16 @@ class GraphContentEncoder(TorchContentEncoder):
 class GraphedFcpe(torch.nn.Module):
     """An FCPE model (rtsvc.models.fcpe.Fcpe) on CUDA whose calls replay CUDA graphs per input
     length (one :class:`GraphedCall` per threshold); same forward contract ((B, n) 16 kHz ->
-    (B, n // hop + 1) Hz)."""
+    (B, n // hop + 1) Hz).
+
+    stream: a CUDA stream of its own. rtsvc.pitch runs FCPE and its host copies on it, so pitch
+    runs beside the content encoder the live engine has queued on the default stream (see
+    rtsvc.voice.Voice.begin_window) and waits for FCPE alone::
+
+        default stream:  [encoder graph ...........]          [synthesizer graph]
+        FCPE stream:       [FCPE graph] -> f0 to host
+        host:            queue encoder, queue FCPE, wait f0, pitch work, wait units, queue synth
+    """
 
     #: Thresholds with their own graphs (least recently used dropped first).
     MAX_THRESHOLDS = 4
@@ -226,6 +235,8 @@ class GraphedFcpe(torch.nn.Module):
         super().__init__()
         self.fcpe = fcpe
         self.device = next(fcpe.parameters()).device
+        self.stream = torch.cuda.Stream(self.device)
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))  # the weights' copies are done first
         self.calls: OrderedDict[float, GraphedCall] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -211,11 +211,14 @@ def _neural_f0(model: torch.nn.Module, x: np.ndarray, sample_rate: int, n_frames
                f0_min: float, f0_max: float) -> np.ndarray:
     """FCPE/RMVPE at 16 kHz (10 ms frames), range-limited, stretched onto n_frames by nearest."""
     x16 = resample(x, sample_rate, NEURAL_RATE)
-    audio = torch.from_numpy(x16).to(next(model.parameters()).device)[None]
-    f0 = model(audio, threshold)  # (1, n16 // 160 + 1)
-    f0 = torch.where(f0 < f0_min, torch.zeros_like(f0), f0.clamp(max=f0_max))
-    f0 = torch.nn.functional.interpolate(f0[None], size=n_frames, mode="nearest")[0, 0]
-    return f0.cpu().numpy()
+    # GraphedFcpe has a CUDA stream of its own: the copies, FCPE and its host copy run there,
+    # beside (and without waiting for) what the live engine queued on the default stream
+    with torch.cuda.stream(getattr(model, "stream", None)):
+        audio = torch.from_numpy(x16).to(next(model.parameters()).device)[None]
+        f0 = model(audio, threshold)  # (1, n16 // 160 + 1)
+        f0 = torch.where(f0 < f0_min, torch.zeros_like(f0), f0.clamp(max=f0_max))
+        f0 = torch.nn.functional.interpolate(f0[None], size=n_frames, mode="nearest")[0, 0]
+        return f0.cpu().numpy()
 
 
 def _check_inputs(audio: np.ndarray, sample_rate: int, hop_length: int, threshold: float,

@@ -83,8 +83,10 @@ class SovitsVoice(Voice):
 
     # -- the conversion ----------------------------------------------------------------------
     def _synthesize(self, audio: np.ndarray, audio_16k: np.ndarray, f0_raw: np.ndarray, params: VoiceParams,
-                    frame_weights: np.ndarray | None = None, keep_samples: int | None = None) -> np.ndarray:
-        """audio (n,) at sample_rate, audio_16k the same span at 16 kHz, f0_raw (n // hop,) Hz.
+                    frame_weights: np.ndarray | None = None, keep_samples: int | None = None,
+                    units: torch.Tensor | None = None) -> np.ndarray:
+        """audio (n,) at sample_rate, audio_16k the same span at 16 kHz, f0_raw (n // hop,) Hz;
+        units: the encoder's output for audio_16k when already started (see :meth:`begin_window`).
         Returns (T * hop,) float32, or its last ``keep_samples`` (the decoder skips the rest)."""
         n_frames = len(audio) // self.hop_length
         if n_frames == 0:
@@ -94,7 +96,8 @@ class SovitsVoice(Voice):
             f0_raw = np.pad(f0_raw, (0, n_frames - len(f0_raw)))
         f0, uv = interpolate_unvoiced(f0_raw)
         f0 = shift_f0(f0, params.transpose)
-        units = self.encoder.encode(audio_16k)  # (1, dim, frames50); on a GPU still running here
+        if units is None:
+            units = self.encoder.encode(audio_16k)  # (1, dim, frames50); on a GPU still running here
         from rtsvc.models.frames import expand_frames
 
         vol = None  # CPU work placed before the units' copy to the host, which waits for the GPU
@@ -136,10 +139,18 @@ class SovitsVoice(Voice):
         out[: len(y)] = y[: len(audio)]
         return out
 
+    def _window_16k(self, audio: np.ndarray, audio_16k: np.ndarray) -> np.ndarray:
+        return audio_16k if len(audio_16k) else resample(audio, self.sample_rate, ENCODER_RATE)
+
+    def begin_window(self, audio: np.ndarray, audio_16k: np.ndarray) -> torch.Tensor:
+        """Queue the content encoder on the window's 16 kHz audio; on a GPU it runs while the
+        engine estimates pitch (FCPE has its own CUDA stream, rtsvc.cuda_graphs.GraphedFcpe), and
+        ``convert_window`` waits for it only when it needs the units. Returns the units
+        ((1, dim, frames) on the voice's device, possibly still being computed)."""
+        return self.encoder.encode(self._window_16k(audio, audio_16k))
+
     def convert_window(self, window: StreamWindow, params: VoiceParams) -> np.ndarray:
-        audio_16k = window.audio_16k
-        if len(audio_16k) == 0:
-            audio_16k = resample(window.audio, self.sample_rate, ENCODER_RATE)
+        audio_16k = self._window_16k(window.audio, window.audio_16k)
         # only the samples from `first` on are returned: the synthesizer skips the decoder work
         # that just the left context needs (exact; see models.nsf_hifigan)
         total = len(window.audio) // self.hop_length * self.hop_length
@@ -147,7 +158,7 @@ class SovitsVoice(Voice):
         first = max(0, end - window.out_samples)
         keep = total - first if first < total else None
         y = self._synthesize(np.ascontiguousarray(window.audio, dtype=np.float32), audio_16k, window.f0, params,
-                             keep_samples=keep)
+                             keep_samples=keep, units=window.early)
         base = total - len(y)  # y holds the window's samples [base, total)
         out = np.zeros(window.out_samples, dtype=np.float32)
         seg = y[first - base : max(first, min(end, total)) - base]
@@ -155,9 +166,10 @@ class SovitsVoice(Voice):
         return out
 
     def warm_up(self, window_samples: int, out_samples: int, skip_tail: int = 0) -> None:
-        """Convert a silent window of this size: once on the CPU (onnxruntime sets up its first
-        run), three times on a GPU (kernels, cuDNN plans, memory pools; the third call captures
-        the CUDA graphs, see rtsvc.cuda_graphs)."""
+        """Convert a silent window of this size as the engine does (begin_window, then
+        convert_window): once on the CPU (onnxruntime sets up its first run), three times on a
+        GPU (kernels, cuDNN plans, memory pools; the third call captures the CUDA graphs, see
+        rtsvc.cuda_graphs)."""
         frames = window_samples // self.hop_length
         audio = np.zeros(frames * self.hop_length, dtype=np.float32)
         audio_16k = np.zeros(round(len(audio) * ENCODER_RATE / self.sample_rate), dtype=np.float32)
@@ -169,6 +181,7 @@ class SovitsVoice(Voice):
 
             runs = EAGER_CALLS_BEFORE_CAPTURE + 1
         for _ in range(runs):
+            window.early = self.begin_window(audio, audio_16k)
             self.convert_window(window, VoiceParams())
 
     def describe(self) -> dict[str, Any]:

@@ -44,6 +44,8 @@ class StreamWindow:
         the frame at ``audio[0]``, or None when unknown. The live engine sets it so a voice may
         keep per-stream analysis caches (consecutive blocks of one stream have increasing
         values; a restarted stream starts over). Voices must work without it.
+    early: what :meth:`Voice.begin_window` returned for this window's audio, or None (nothing
+        was started early; the voice does all its work in ``convert_window``).
     """
 
     audio: np.ndarray
@@ -52,6 +54,7 @@ class StreamWindow:
     out_samples: int
     skip_tail: int = 0
     start_frame: int | None = None
+    early: Any = None
 
 
 class Voice(ABC):
@@ -83,6 +86,15 @@ class Voice(ABC):
     def convert_window(self, window: StreamWindow, params: VoiceParams) -> np.ndarray:
         """Convert one live window; returns (window.out_samples,) float32 at ``sample_rate``:
         the samples ending ``window.skip_tail`` samples before the window's end."""
+
+    def begin_window(self, audio: np.ndarray, audio_16k: np.ndarray) -> Any:
+        """Start the part of a live window's work that needs only its audio; the engine calls it
+        before it estimates the window's pitch and passes the result back as
+        :attr:`StreamWindow.early`. A voice whose networks run asynchronously (on a GPU) queues
+        them here, so they run while the engine waits for pitch. audio, audio_16k: as in
+        :class:`StreamWindow` (the caller's buffers: read them now, do not keep them).
+        Default: None (everything happens in :meth:`convert_window`)."""
+        return None
 
     def warm_up(self, window_samples: int, out_samples: int, skip_tail: int = 0) -> None:
         """Pay one-off costs (GPU kernels and plans, allocator pools, first-run graph set-up)

@@ -5,7 +5,8 @@ pipelines at block boundaries. Data flow per block (sizes in :class:`BlockLayout
 
     device input --StreamResampler--> voice FIFO --block_v--> window (W) --> pitch cache
                  \\--StreamResampler--> 16 kHz FIFO ---------> window_16k (voices with needs_16k)
-    window --voice.convert_window / dry / silence--> y (block+search+crossfade) --SOLA--> block_v
+    window, window_16k --voice.begin_window--> early (queued first: a GPU encoder runs beside pitch)
+    window, early --voice.convert_window / dry / silence--> y (block+search+crossfade) --SOLA--> block_v
     block_v --StreamResampler--> output device samples
 
 Timeline: the pipeline's output sample j (device output rate) carries the input content of
@@ -143,12 +144,13 @@ class Pipeline:
             self.pitch.advance(self.history, L.voice_rate, vparams.f0_method, vparams.f0_threshold, analyse=False)
         else:
             try:  # the pitch estimator and the voice may fail (missing weights, bad model)
+                audio_16k = self.window16 if self.needs_16k else self.empty16
+                early = self.voice.begin_window(self.window, audio_16k)  # a GPU voice's encoder runs beside pitch
                 f0 = self.pitch.advance(self.history, L.voice_rate, vparams.f0_method, vparams.f0_threshold)
                 self.last_f0_hz = float(f0[self._f0_index]) if len(f0) else 0.0
                 win = StreamWindow(
-                    audio=self.window, audio_16k=self.window16 if self.needs_16k else self.empty16,
-                    f0=f0, out_samples=L.needed_v, skip_tail=L.right_v,
-                    start_frame=(self.consumed_v - L.window_v) // L.hop,
+                    audio=self.window, audio_16k=audio_16k, f0=f0, out_samples=L.needed_v, skip_tail=L.right_v,
+                    start_frame=(self.consumed_v - L.window_v) // L.hop, early=early,
                 )
                 y = np.asarray(self.voice.convert_window(win, vparams), dtype=np.float32)
                 if y.shape != (L.needed_v,):

@@ -195,6 +195,48 @@ def test_live_engine_with_a_cuda_voice(tiny, monkeypatch):
     assert np.isfinite(y).all() and np.abs(y).max() > 1e-4
 
 
+def test_engine_order_runs_pitch_beside_the_queued_encoder_with_the_same_result(tiny):
+    """The live engine queues the voice's content encoder (begin_window) on the default stream,
+    then estimates pitch with FCPE on FCPE's own stream, then converts. Pitch must not wait for
+    the default stream (checked while that stream is held busy by a GPU spin), and every block
+    equals the plain order's (pitch, then convert_window encoding by itself), graphs replayed."""
+    from rtsvc import pitch
+    from rtsvc.cuda_graphs import GraphedFcpe
+    from rtsvc.models.fcpe import Fcpe, FcpeNetConfig
+    from rtsvc.models.fcpe_mel import MelConfig
+    from rtsvc.voice import StreamWindow
+
+    torch.manual_seed(0)
+    fcpe = GraphedFcpe(Fcpe(MelConfig(), FcpeNetConfig()).to("cuda"))
+    _, gpu = _voices(tiny, cuda_graphs=True)
+    x, _ = _clip_and_f0(gpu)
+    hop, frames = gpu.hop_length, 24
+    params = VoiceParams(deterministic=True)
+    from rtsvc.audio_io import resample
+
+    def window(start):
+        audio = x[start * hop : (start + frames) * hop]
+        return audio, resample(audio, gpu.sample_rate, 16000)
+
+    def f0_of(audio):
+        return pitch._neural_f0(fcpe, audio, gpu.sample_rate, frames, 0.05, 50.0, 1100.0)
+
+    for start in range(6):  # calls 1-2 eager, 3 captures, then replays
+        audio, a16 = window(start)
+        f0 = f0_of(audio)
+        plain = gpu.convert_window(StreamWindow(audio, a16, f0, out_samples=2 * hop), params)
+        early = gpu.begin_window(audio, a16)
+        if start >= 4:  # graphs captured: hold the default stream busy behind the queued encoder
+            torch.cuda._sleep(2_000_000_000)
+        f0_beside = f0_of(audio)
+        if start >= 4:
+            assert not torch.cuda.current_stream().query(), "pitch waited for the default stream"
+        np.testing.assert_array_equal(f0_beside, f0)
+        engine = gpu.convert_window(StreamWindow(audio, a16, f0_beside, out_samples=2 * hop, early=early), params)
+        np.testing.assert_array_equal(engine, plain)
+    assert fcpe.replays >= 3 and gpu.encoder.call.replays >= 3 and gpu.model.runner.call.replays >= 3
+
+
 def test_onnxruntime_cuda_provider_matches_torch(tiny):
     from rtsvc.backends import PROVIDERS, available_providers
     from rtsvc.sovits_voice import load_sovits_voice

@@ -66,6 +66,14 @@ def test_window_conversion_matches_the_tail_of_a_whole_conversion(voice):
     win = StreamWindow(audio=x, audio_16k=resample(x, SR, 16000), f0=f0, out_samples=4096, skip_tail=1024)
     tail = voice.convert_window(win, p)
     np.testing.assert_allclose(tail, whole[n - 1024 - 4096: n - 1024], atol=1e-5)
+    # the engine's order: the encoder started before pitch (begin_window), its units passed back
+    win.early = voice.begin_window(win.audio, win.audio_16k)
+    assert tuple(win.early.shape[:2]) == (1, voice.encoder.dim)
+    np.testing.assert_array_equal(voice.convert_window(win, p), tail)
+    # convert_window uses the early units it is given (not its own encoding of the audio)
+    noise = 0.3 * np.random.default_rng(0).standard_normal(len(win.audio_16k)).astype(np.float32)
+    win.early = voice.begin_window(win.audio, noise)
+    assert np.abs(voice.convert_window(win, p) - tail).max() > 1e-4
 
 
 def test_encoder_dim_mismatch_is_one_clear_error(tmp_path, fixtures_dir):

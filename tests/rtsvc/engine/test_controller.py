@@ -323,3 +323,39 @@ def test_status_reports_the_worst_block_since_the_start(voices, estimator):
     st = ctl.status()
     ctl.stop()
     assert st.worker_ms_worst >= st.worker_ms_max > 0
+
+
+def test_each_window_gets_what_begin_window_started_for_its_audio_before_pitch(voices):
+    """The engine starts a voice's early work (a GPU voice's content encoder) before it
+    estimates the window's pitch and hands the result to that window's convert_window."""
+    events = []
+
+    def recording(audio, sample_rate, hop, method, threshold):
+        events.append(("pitch",))
+        return np.zeros(len(audio) // hop, np.float32)
+
+    class EarlyVoice(voices["identity"]):
+        def __init__(self):
+            super().__init__(needs_16k=True)
+            self.mismatched = 0
+
+        def begin_window(self, audio, audio_16k):
+            events.append(("begin", len(audio_16k)))
+            return audio.copy(), audio_16k.copy()
+
+        def convert_window(self, window, params):
+            audio, audio_16k = window.early
+            self.mismatched += not (np.array_equal(audio, window.audio) and np.array_equal(audio_16k, window.audio_16k))
+            events.append(("convert",))
+            return super().convert_window(window, params)
+
+    voice = EarlyVoice()
+    ctl, drv = make(voice, tone(1.0), recording, threshold_db=-120.0, f0_method="dio")
+    ctl.start()
+    events.clear()  # the pitch warm-up
+    drv.run()
+    blocks = ctl.status().blocks
+    ctl.stop()
+    assert blocks > 20 and voice.mismatched == 0
+    assert events[:3 * blocks] == [("begin", events[0][1]), ("pitch",), ("convert",)] * blocks
+    assert events[0][1] > 0
