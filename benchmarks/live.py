@@ -68,7 +68,10 @@ def test_signal(rate: int, seconds: float) -> np.ndarray:
 
 
 def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill_ms: float, estimator=None,
-        period: int = 256, **settings):
+        period: int = 256, wall: dict | None = None, **settings):
+    """The engine over ``seconds`` of the test signal; returns its final status. Realtime runs
+    count late / dropped blocks after the warm-up only and, given a ``wall`` dict, fill it with
+    what :func:`wall_notes` prints (when late / dropped blocks happened, the clock's worst lag)."""
     x = test_signal(DEVICE_RATE, seconds)
     drv = VirtualClockDriver(x, DEVICE_RATE, realtime=realtime, tail_seconds=0.2, period=period)
     settings.setdefault("extra_context_ms", max(30.0, min(100.0, block_ms)))
@@ -80,7 +83,15 @@ def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill
     if realtime:
         time.sleep(WARMUP_SECONDS)  # first blocks pay one-off costs (FFT plans, caches)
         warm = ctl.status()
-        drv.wait(seconds * 3 + 10)
+        events, last, t0 = [], warm, time.perf_counter()
+        while not drv.wait(1.0) and time.perf_counter() - t0 < seconds * 3 + 10:
+            now = ctl.status()  # once a second: when did blocks go late or get dropped?
+            if (now.late_blocks, now.dropped_blocks) != (last.late_blocks, last.dropped_blocks):
+                events.append((WARMUP_SECONDS + time.perf_counter() - t0, now.late_blocks - last.late_blocks,
+                               now.dropped_blocks - last.dropped_blocks, now.worker_ms_worst))
+            last = now
+        if wall is not None:
+            wall.update(events=events, lag_ms=1000 * drv.worst_lateness_s, lag_at_s=drv.worst_lateness_at_s)
     else:
         drv.run()
     st = ctl.status()
@@ -89,6 +100,16 @@ def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill
         st.late_blocks -= warm.late_blocks
         st.dropped_blocks -= warm.dropped_blocks
     return st
+
+
+def wall_notes(wall: dict) -> str:
+    """One line on a wall-clock run: when (s after the start, to the second) late / dropped blocks
+    appeared, with the worst block time so far, and the clock thread's worst lag behind the wall
+    clock. A lag as long as the gap means the process itself was held up, not the worker."""
+    events = "; ".join(f"{t:.0f} s: +{late} late, +{drop} dropped (worst block so far {worst:.1f} ms)"
+                       for t, late, drop, worst in wall.get("events", [])[:8])
+    return (f"    clock thread worst lag {wall.get('lag_ms', 0.0):.1f} ms (at {wall.get('lag_at_s', 0.0):.0f} s)"
+            + (f"; late/dropped at {events}" if events else ""))
 
 
 def split_times(voice, f0: str, block_ms: float) -> tuple[float, float]:
@@ -122,11 +143,13 @@ def wall_clock_check(voice, f0: str, results, seconds: float, estimator=None, la
         if st.worker_ms_p95 >= st.latency["block_ms"]:
             continue
         allowance = max(5.0, 1.25 * st.worker_ms_max)
-        rt = run(voice, f0, block, seconds, realtime=True, prefill_ms=allowance, estimator=estimator)
+        wall = {}
+        rt = run(voice, f0, block, seconds, realtime=True, prefill_ms=allowance, estimator=estimator, wall=wall)
         ok = rt.late_blocks == 0 and rt.dropped_blocks == 0
         print(f"{label}wall clock at {rt.latency['block_ms']:.1f} ms block, prefill {allowance:.0f} ms: late {rt.late_blocks}, "
               f"dropped {rt.dropped_blocks}, algorithmic latency {rt.latency['algorithmic_ms']:.1f} ms, "
-              f"callback worst {rt.callback_worst_ms:.3f} ms -> {'sustained' if ok else 'NOT sustained'}", flush=True)
+              f"callback worst {rt.callback_worst_ms:.3f} ms -> {'sustained' if ok else 'NOT sustained'}\n"
+              f"{wall_notes(wall)}", flush=True)
         if ok:
             return rt.latency["block_ms"]
     return None
@@ -347,13 +370,14 @@ def sovits_target_check(voices, target_ms: float, seconds: float, long_seconds: 
           f"{st.worker_ms_worst:.2f} ms, RTF {st.rtf:.3f}, algorithmic {st.latency['algorithmic_ms']:.1f} ms -> "
           f"{f'{over} block(s) over the allowance' if over else 'no block over its allowance'}", flush=True)
     if seconds > 0:
-        rt = run(voice, "fcpe", block, seconds, True, allowance, estimator, period, **settings)
+        wall = {}
+        rt = run(voice, "fcpe", block, seconds, True, allowance, estimator, period, wall=wall, **settings)
         ok = rt.late_blocks == 0 and rt.dropped_blocks == 0
         print(f"{name}, same settings, {seconds:g} s on the wall clock: late {rt.late_blocks}, dropped "
               f"{rt.dropped_blocks} of {rt.blocks} blocks after the warm-up ({rt.over_allowance_blocks} over the "
               f"allowance in all), worker p50 {rt.worker_ms_p50:.2f} worst "
               f"{rt.worker_ms_worst:.2f} ms, RTF {rt.rtf:.3f}, callback worst {rt.callback_worst_ms:.3f} ms -> "
-              f"{'sustained' if ok else 'NOT sustained'}", flush=True)
+              f"{'sustained' if ok else 'NOT sustained'}\n{wall_notes(wall)}", flush=True)
 
 
 def main() -> None:

@@ -86,7 +86,11 @@ class VirtualClockDriver(Driver):
     stalls: {tick: ticks}: stepped mode only; from that tick the worker is not run for that many
     ticks (a stalled worker: the output runs dry, input piles up), for timeline/overload tests.
     Results: :attr:`output` and :attr:`monitor` ((m,) float32 at output_rate), available after
-    :meth:`run` (or :meth:`wait` in realtime mode).
+    :meth:`run` (or :meth:`wait` in realtime mode). Realtime mode also keeps
+    :attr:`worst_lateness_s`, how far the callbacks fell behind the wall clock at worst, and
+    :attr:`worst_lateness_at_s`, the stream time then: a clock thread that falls behind was
+    itself held up (the process paused, or the interpreter lock held), which a real sound card
+    would see as an underflow and an overflow however fast the worker is.
     """
 
     def __init__(self, audio: np.ndarray, sample_rate: int, output_rate: int | None = None, period: int = VIRTUAL_PERIOD,
@@ -111,6 +115,8 @@ class VirtualClockDriver(Driver):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.done = threading.Event()
+        self.worst_lateness_s = 0.0
+        self.worst_lateness_at_s = 0.0
 
     def configure(self, params: LiveParams) -> StreamConfig:
         return StreamConfig(self.sample_rate, self.output_rate, self.period, "virtual input", "virtual output",
@@ -185,6 +191,8 @@ class VirtualClockDriver(Driver):
                 delay = t_next - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
+                elif -delay > self.worst_lateness_s:
+                    self.worst_lateness_s, self.worst_lateness_at_s = -delay, (t + 1) * p / self.sample_rate
         self.output = out[:written]
         self.monitor = mon[:written]
         self.done.set()

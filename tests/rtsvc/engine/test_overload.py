@@ -106,3 +106,28 @@ def test_blocks_over_the_processing_allowance_are_counted_on_the_stepped_clock(v
     ctl.stop()
     assert st.late_blocks == 0 and st.blocks >= 45
     assert 2 <= st.over_allowance_blocks < st.blocks // 2  # the two sleeps, not the ~1 ms blocks
+
+
+def test_realtime_clock_reports_how_far_it_fell_behind_and_when():
+    """A held-up clock thread (here: one callback that takes 100 ms) is what a paused process
+    looks like to a sound card; the virtual clock reports its worst lag and the stream time."""
+    period, rate = 256, 44100
+
+    class Callbacks:
+        monitor_ring = None
+        ticks = 0
+
+        def input_callback(self, indata, frames, time_info, status):
+            self.ticks += 1
+            if self.ticks == 21:
+                time.sleep(0.1)
+
+        def output_callback(self, outdata, frames, time_info, status):
+            outdata[:] = 0.0
+
+    drv = VirtualClockDriver(np.zeros(rate // 2, np.float32), rate, period=period, realtime=True, tail_seconds=0.0)
+    drv.open(None, Callbacks(), lambda: 0)
+    drv.start()
+    assert drv.wait(10.0)
+    assert drv.worst_lateness_s >= 0.08
+    assert drv.worst_lateness_at_s >= 21 * period / rate - 1e-9
