@@ -19,6 +19,22 @@ RATE = 44100
 SLOW_SECONDS = 1.2
 
 
+def assert_input_at_reported_latency(out, x, st, start_s: float, end_s: float) -> int:
+    """The identity voice's output over [start_s, end_s) of the input is the input at the
+    reported algorithmic latency: the best-matching lag is exactly that one, and most 50 ms pieces
+    match closely (a wall-clock stall of the test machine may still leave a gap in one of them).
+    Returns the lag in samples."""
+    lag = round(st.latency["algorithmic_ms"] * RATE / 1000)
+    a, b = int(start_s * RATE), int(end_s * RATE)
+    best = max(range(lag - 200, lag + 201), key=lambda d: float(np.dot(out[a + d : b + d], x[a:b])))
+    assert best == lag, f"the output matches the input best {best - lag} samples away from the reported latency"
+    piece = int(0.05 * RATE)
+    snrs = [10 * np.log10(np.sum(x[i : i + piece] ** 2) / max(1e-12, np.sum((out[i + lag : i + lag + piece] - x[i : i + piece]) ** 2)))
+            for i in range(a, b - piece + 1, piece)]
+    assert np.median(snrs) >= 25.0, f"SNR per 50 ms: {np.round(snrs, 1)} dB"
+    return lag
+
+
 def test_sleeping_voice_bounds_queue_age_counts_late_blocks_falls_back_and_recovers(voices, estimator, make_sweep):
     voice = voices["sleepy"](0.06)  # 60 ms per 20 ms block while slow
     x = make_sweep(RATE, 3.0, 200.0, 800.0, level=0.4)
@@ -41,18 +57,9 @@ def test_sleeping_voice_bounds_queue_age_counts_late_blocks_falls_back_and_recov
     # recovered: the voice runs again once the load is gone ...
     calls_after = voice.calls
     assert calls_after > 40 and st.voice_blocks > 40
-    # ... and the end of the stream is the input at the reported latency (identity voice): the
-    # best-matching lag is the reported one, and most 50 ms pieces match closely (a wall-clock
-    # stall of the test machine may still leave a gap in one of them)
+    # ... and the end of the stream is the input at the reported latency
     out = drv.output
-    lag = round(st.latency["algorithmic_ms"] * RATE / 1000)
-    a, b = int(2.3 * RATE), int(2.9 * RATE)
-    best = max(range(lag - 200, lag + 201), key=lambda d: float(np.dot(out[a + d : b + d], x[a:b])))
-    assert best == lag, f"the output matches the input best {best - lag} samples away from the reported latency"
-    piece = int(0.05 * RATE)
-    snrs = [10 * np.log10(np.sum(x[i : i + piece] ** 2) / max(1e-12, np.sum((out[i + lag : i + lag + piece] - x[i : i + piece]) ** 2)))
-            for i in range(a, b - piece + 1, piece)]
-    assert np.median(snrs) >= 25.0, f"SNR per 50 ms at the end: {np.round(snrs, 1)} dB"
+    lag = assert_input_at_reported_latency(out, x, st, 2.3, 2.9)
     # the fallback kept sound going during the overload (dry input, not silence)
     overload = out[int(0.3 * RATE) + lag : int(1.0 * RATE) + lag]
     assert np.mean(np.abs(overload) > 0.05) > 0.5
@@ -131,3 +138,34 @@ def test_realtime_clock_reports_how_far_it_fell_behind_and_when():
     assert drv.wait(10.0)
     assert drv.worst_lateness_s >= 0.08
     assert drv.worst_lateness_at_s >= 21 * period / rate - 1e-9
+
+
+def test_a_paused_process_drops_the_piled_up_input_and_keeps_the_latency(voices, estimator, make_sweep):
+    """The whole process held up for 0.3 s (here: the clock thread, which the worker waits on),
+    as an operating system can do to any program: afterwards the callbacks catch up at once, so
+    the input piles up and the output runs dry. The engine drops the stale input (never plays it
+    late), counts it, falls back briefly and comes back at exactly the reported latency. The clock
+    reports the pause as its lag, which tells it apart from a slow voice."""
+    x = make_sweep(RATE, 3.0, 200.0, 800.0, level=0.4)
+    drv = VirtualClockDriver(x, RATE, period=256, realtime=True, tail_seconds=0.3)
+    ctl = Controller(driver=drv, params=LiveParams(threshold_db=-120.0, block_ms=20.0, fallback="dry"),
+                     voice=voices["identity"](), estimator=estimator)
+    ctl.start()
+    cb, ticks = drv._cb, [0]
+    real_input = cb.input_callback
+
+    def pausing_input(indata, frames, time_info, status):
+        ticks[0] += 1
+        if ticks[0] == round(0.8 * RATE / 256):
+            time.sleep(0.3)
+        real_input(indata, frames, time_info, status)
+
+    cb.input_callback = pausing_input
+    try:
+        assert drv.wait(20), "the virtual clock did not finish"
+        st = ctl.status()
+    finally:
+        ctl.stop()
+    assert drv.worst_lateness_s >= 0.25
+    assert st.dropped_blocks >= 5 and st.late_blocks >= 1 and st.fallback_blocks > 0
+    assert_input_at_reported_latency(drv.output, x, st, 2.3, 2.9)
