@@ -35,6 +35,15 @@ class BlockTimes:
         self.count += 1
         self.worst = max(self.worst, seconds)
 
+    def recent_mean(self, n: int) -> float:
+        """Mean of the last ``n`` times (fewer before ``n`` blocks; 0 before the first)."""
+        k = min(n, self.count, TIME_HISTORY)
+        if k == 0:
+            return 0.0
+        end = self.count % TIME_HISTORY
+        idx = np.arange(end - k, end) % TIME_HISTORY
+        return float(self.times[idx].mean())
+
     def summary(self) -> tuple[float, float, float]:
         """(p50, p95, max over the history) in seconds; zeros before the first block."""
         n = min(self.count, TIME_HISTORY)

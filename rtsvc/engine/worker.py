@@ -12,12 +12,16 @@ zeros), so the latency stays exactly the reported one and never creeps. The outp
 capped at prefill + two blocks (a faster input clock cannot pile up latency either).
 
 Overload: input waiting longer than two blocks (plus one device period) is dropped (oldest
-first, counted in ``dropped_blocks``; input lost to a full ring is accounted the same way); a
-second late block (the output ran dry before it arrived) within RECOVERY_SECONDS of another, a
-drop, or two slow blocks in a row switch the next RECOVERY_SECONDS of blocks to
-``params.fallback`` (dry or silence) - cheap, so the queue drains - then the voice is tried again.
-A single late block is only counted: it is a gap of a few milliseconds (a scheduling spike), and
-half a second of the dry voice in its place would be far more audible.
+first, counted in ``dropped_blocks``; input lost to a full ring is accounted the same way). When
+the worker itself has fallen behind (its last BEHIND_WINDOW_BLOCKS blocks took longer than real
+time on average), a drop or a second late block (the output ran dry before it arrived) within
+RECOVERY_SECONDS of another switch the next RECOVERY_SECONDS of blocks to ``params.fallback``
+(dry or silence) - cheap, so the queue drains - then the voice is tried again; so do two slow
+blocks in a row. A single late block is only counted: it is a gap of a few milliseconds (a
+scheduling spike), and half a second of the dry voice in its place would be far more audible.
+Drops and late blocks while the worker keeps up come from a stall of the whole process (the
+operating system held it up; the device's callbacks then catch up at once): the stale input is
+dropped and the voice goes on, since the fallback could not make up for lost time either.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from rtsvc.engine.stats import BlockTimes, WorkerCounters, db_to_gain, dbfs
 RECOVERY_SECONDS = 0.5
 #: Consecutive slow blocks (worker time > block duration) that trigger the fallback.
 SLOW_BLOCKS_TO_FALLBACK = 2
+#: Recent blocks whose mean worker time tells whether the worker itself has fallen behind.
+BEHIND_WINDOW_BLOCKS = 4
 #: Worker thread poll interval when no block is ready (seconds).
 POLL_SECONDS = 0.001
 
@@ -156,7 +162,7 @@ class Worker:
                 self._overflow_seen += lost
                 self.in_pos += lost
                 self._origin += lost * self._rho
-                self._enter_fallback()
+                self._enter_fallback_if_behind()
             waiting = ring.readable()
             limit = 2 * L.block_in + self.period_in
             if waiting > limit:
@@ -164,7 +170,7 @@ class Worker:
                 self.in_pos += drop
                 self._origin += drop * self._rho
                 self.counters.dropped_blocks += max(1, round(drop / L.block_in))
-                self._enter_fallback()
+                self._enter_fallback_if_behind()
                 waiting = ring.readable()
             if waiting > 0:
                 if len(self._scratch) < waiting:
@@ -189,6 +195,12 @@ class Worker:
     def _enter_fallback(self) -> None:
         blocks = math.ceil(RECOVERY_SECONDS / self.pipeline.layout.block_seconds)
         self._fallback_left = max(self._fallback_left, blocks)
+
+    def _enter_fallback_if_behind(self) -> None:
+        """The fallback for a drop or a repeated late block, when the worker's own recent blocks
+        were slower than real time (see the module docstring)."""
+        if self.times.recent_mean(BEHIND_WINDOW_BLOCKS) > self.pipeline.layout.block_seconds:
+            self._enter_fallback()
 
     def _choose_mode(self, params: LiveParams, pipe: Pipeline) -> str:
         block = pipe.peek_block()
@@ -259,7 +271,7 @@ class Worker:
             c.late_blocks += 1
             # one late block is a short gap (a scheduling spike); a second one soon after is overload
             if self._last_late >= 0 and c.blocks - self._last_late <= math.ceil(RECOVERY_SECONDS / L.block_seconds):
-                self._enter_fallback()
+                self._enter_fallback_if_behind()
             self._last_late = c.blocks
         self._place(main)
         self._uf_seen = self.cb.output.underflow_samples
