@@ -150,7 +150,8 @@ class SovitsVoice(Voice):
         return self.encoder.encode(self._window_16k(audio, audio_16k))
 
     def convert_window(self, window: StreamWindow, params: VoiceParams) -> np.ndarray:
-        audio_16k = self._window_16k(window.audio, window.audio_16k)
+        units = window.early  # begin_window's units, if the caller started the encoder
+        audio_16k = window.audio_16k if units is not None else self._window_16k(window.audio, window.audio_16k)
         # only the samples from `first` on are returned: the synthesizer skips the decoder work
         # that just the left context needs (exact; see models.nsf_hifigan)
         total = len(window.audio) // self.hop_length * self.hop_length
@@ -158,7 +159,7 @@ class SovitsVoice(Voice):
         first = max(0, end - window.out_samples)
         keep = total - first if first < total else None
         y = self._synthesize(np.ascontiguousarray(window.audio, dtype=np.float32), audio_16k, window.f0, params,
-                             keep_samples=keep, units=window.early)
+                             keep_samples=keep, units=units)
         base = total - len(y)  # y holds the window's samples [base, total)
         out = np.zeros(window.out_samples, dtype=np.float32)
         seg = y[first - base : max(first, min(end, total)) - base]
