@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -52,6 +53,22 @@ FLOW_INIT_STD = 0.1
 #: Random encoder init: 1-D norm gains are 1 + this * N(0, 1), biases this * N(0, 1).
 ENCODER_NORM_JITTER = 0.1
 ENCODER_BIAS_STD = 0.02
+
+
+#: Subfolder of rtsvc's cache that holds the benchmarks' own ONNX graphs.
+BENCHMARK_CACHE = "benchmarks"
+
+
+def use_benchmark_cache() -> Path:
+    """Point rtsvc's cache at ``<cache>/benchmarks`` for this process and the ones it starts, so
+    the graphs of the random-weight benchmark models (up to ~380 MB each) neither push the user's
+    voices out of their own least-recently-used cache nor stay among them. A ``RTSVC_CACHE_DIR``
+    the caller set is kept. Returns the cache folder in use."""
+    from rtsvc.onnx_cache import CACHE_DIR_ENV, cache_dir
+
+    if not os.environ.get(CACHE_DIR_ENV):
+        os.environ[CACHE_DIR_ENV] = str(cache_dir() / BENCHMARK_CACHE)
+    return cache_dir()
 
 
 def load_sibling(name: str) -> ModuleType:

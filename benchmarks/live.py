@@ -269,6 +269,7 @@ def full_size_sovits_voices(threads: int, layout: Path, device: str = "cpu", onl
     from rtsvc.sovits_config import parse_sovits_config
     from rtsvc.sovits_voice import SovitsVoice
 
+    benchmark_module("fullsize").use_benchmark_cache()  # random-weight graphs stay out of the user's cache
     bench = benchmark_module("onnx")
     synth, encoder, fcpe = bench.full_size_synthesizer(), bench.full_size_encoder(layout), bench.full_size_fcpe()
     config = parse_sovits_config(benchmark_module("fullsize").full_size_config(), where="full-size benchmark config")
