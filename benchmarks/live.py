@@ -84,14 +84,18 @@ def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill
         time.sleep(WARMUP_SECONDS)  # first blocks pay one-off costs (FFT plans, caches)
         warm = ctl.status()
         events, last, t0 = [], warm, time.perf_counter()
+        machine, steal_worst = machine_sample(), 0.0
         while not drv.wait(1.0) and time.perf_counter() - t0 < seconds * 3 + 10:
-            now = ctl.status()  # once a second: when did blocks go late or get dropped?
+            now, m = ctl.status(), machine_sample()  # once a second: when did blocks go late or get dropped?
+            steal, switches = m[0] - machine[0], m[1] - machine[1]
+            steal_worst, machine = max(steal_worst, steal), m
             if (now.late_blocks, now.dropped_blocks) != (last.late_blocks, last.dropped_blocks):
                 events.append((WARMUP_SECONDS + time.perf_counter() - t0, now.late_blocks - last.late_blocks,
-                               now.dropped_blocks - last.dropped_blocks, now.worker_ms_worst))
+                               now.dropped_blocks - last.dropped_blocks, now.worker_ms_worst, steal, switches))
             last = now
         if wall is not None:
-            wall.update(events=events, lag_ms=1000 * drv.worst_lateness_s, lag_at_s=drv.worst_lateness_at_s)
+            wall.update(events=events, lag_ms=1000 * drv.worst_lateness_s, lag_at_s=drv.worst_lateness_at_s,
+                        steal_worst_ms=steal_worst)
     else:
         drv.run()
     st = ctl.status()
@@ -102,13 +106,34 @@ def run(voice, f0: str, block_ms: float, seconds: float, realtime: bool, prefill
     return st
 
 
+def machine_sample() -> tuple[float, int]:
+    """(CPU time stolen from this machine by its hypervisor so far, in ms summed over all cores, from
+    /proc/stat; this process's involuntary context switches so far). (0, 0) where unavailable."""
+    steal = 0.0
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()  # cpu user nice system idle iowait irq softirq steal ...
+        steal = 1000.0 * int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        import resource
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+    except (ImportError, OSError):
+        switches = 0
+    return steal, switches
+
+
 def wall_notes(wall: dict) -> str:
     """One line on a wall-clock run: when (s after the start, to the second) late / dropped blocks
-    appeared, with the worst block time so far, and the clock thread's worst lag behind the wall
+    appeared, with the worst block time so far, the CPU time the hypervisor stole and this process's
+    involuntary context switches in that second, and the clock thread's worst lag behind the wall
     clock. A lag as long as the gap means the process itself was held up, not the worker."""
-    events = "; ".join(f"{t:.0f} s: +{late} late, +{drop} dropped (worst block so far {worst:.1f} ms)"
-                       for t, late, drop, worst in wall.get("events", [])[:8])
-    return (f"    clock thread worst lag {wall.get('lag_ms', 0.0):.1f} ms (at {wall.get('lag_at_s', 0.0):.0f} s)"
+    events = "; ".join(f"{t:.0f} s: +{late} late, +{drop} dropped (worst block so far {worst:.1f} ms, "
+                       f"steal {steal:.0f} ms, {switches} involuntary switches)"
+                       for t, late, drop, worst, steal, switches in wall.get("events", [])[:8])
+    return (f"    clock thread worst lag {wall.get('lag_ms', 0.0):.1f} ms (at {wall.get('lag_at_s', 0.0):.0f} s), "
+            f"worst steal in one second {wall.get('steal_worst_ms', 0.0):.0f} ms"
             + (f"; late/dropped at {events}" if events else ""))
 
 
