@@ -30,7 +30,9 @@ these, while "worst" and the blocks over the allowance cover the whole run), RTF
 10 ms processing allowance, and the split of one block's time into pitch estimation and the
 voice's convert_window (measured separately). The wall-clock check sets the allowance to 1.25 x the
 worst worker time and counts late/dropped blocks after a 1 s warm-up; it also reports the audio
-callback's worst-case time (Python callback body).
+callback's worst-case time (Python callback body) and, to tell a slow worker from a held-up machine,
+when late/dropped blocks appeared, the hypervisor's steal time, involuntary context switches and the
+clock thread's own lag (:func:`wall_notes`).
 """
 
 from __future__ import annotations
