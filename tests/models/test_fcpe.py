@@ -15,12 +15,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from stand_ins import import_with_stand_ins, refuse, stub
 
 from rtsvc.audio_io import read_audio
 from rtsvc.errors import ModelFileError
@@ -44,38 +44,15 @@ def _need(what: str) -> None:
     pytest.skip(msg)
 
 
-def _stub(name: str, **attrs) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    return mod
-
-
-def _refuse(*_args, **_kwargs):
-    raise RuntimeError("test stand-in called: torchfcpe used a module it should not need here")
-
-
 def import_torchfcpe():
     """Import torchfcpe with the stand-ins described in the module docstring."""
-    transforms = _stub("torchaudio.transforms", Resample=_refuse)
-    stubs = {"torchaudio": _stub("torchaudio", transforms=transforms), "torchaudio.transforms": transforms,
-             "hyper_connections": _stub("hyper_connections", get_init_and_expand_reduce_stream_functions=_refuse)}
+    transforms = stub("torchaudio.transforms", Resample=refuse)
+    stubs = {"torchaudio": stub("torchaudio", transforms=transforms), "torchaudio.transforms": transforms,
+             "hyper_connections": stub("hyper_connections", get_init_and_expand_reduce_stream_functions=refuse)}
     if importlib.util.find_spec("local_attention") is None:
-        stubs["local_attention"] = _stub("local_attention", LocalAttention=_refuse)
-    before = set(sys.modules)
-    saved = {name: sys.modules.get(name) for name in stubs}
-    sys.modules.update(stubs)
-    try:
-        return importlib.import_module("torchfcpe")
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-        # local_attention was imported against the hyper_connections stand-in: forget it again.
-        for name in set(sys.modules) - before:
-            if name.split(".")[0] in ("local_attention", "hyper_connections", "torchaudio"):
-                del sys.modules[name]
+        stubs["local_attention"] = stub("local_attention", LocalAttention=refuse)
+    # local_attention is imported against the hyper_connections stand-in: forget it again
+    return import_with_stand_ins("torchfcpe", stubs, forget=("local_attention", "hyper_connections", "torchaudio"))
 
 
 @pytest.fixture(scope="module")

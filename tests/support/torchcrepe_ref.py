@@ -15,15 +15,14 @@ that off (rtsvc is deterministic).
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+from stand_ins import import_with_stand_ins, refuse, stub
 
 from rtsvc.audio_io import resample
 
@@ -38,10 +37,6 @@ def _need(what: str) -> None:
     pytest.skip(msg)
 
 
-def _refuse(*_args, **_kwargs):
-    raise RuntimeError("test stand-in called: torchcrepe used a module it should not need here")
-
-
 def _resampy_resample(audio, sr_in, sr_out, **_kwargs):
     return resample(np.asarray(audio, dtype=np.float32), int(sr_in), int(sr_out))
 
@@ -54,21 +49,9 @@ def import_torchcrepe():
         _need("torchcrepe is not installed")
     if importlib.util.find_spec("librosa") is None:
         _need("librosa (the train extra) is not installed")
-    stubs = {"torchaudio": types.ModuleType("torchaudio"), "tqdm": types.ModuleType("tqdm"),
-             "resampy": types.ModuleType("resampy")}
-    stubs["torchaudio"].load = _refuse
-    stubs["tqdm"].tqdm = _refuse
-    stubs["resampy"].resample = _resampy_resample
-    saved = {name: sys.modules.get(name) for name in stubs}
-    sys.modules.update(stubs)
-    try:
-        return importlib.import_module("torchcrepe")
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+    stubs = {"torchaudio": stub("torchaudio", load=refuse), "tqdm": stub("tqdm", tqdm=refuse),
+             "resampy": stub("resampy", resample=_resampy_resample)}
+    return import_with_stand_ins("torchcrepe", stubs)
 
 
 def weights_file(capacity: str) -> Path:
