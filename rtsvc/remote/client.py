@@ -53,7 +53,8 @@ class RemoteClient:
         except InvalidURI:
             raise RtsvcError(f"{url!r} is not a websocket address.", fix="use ws://HOST:PORT or wss://HOST:PORT.") from None
         except (OSError, InvalidHandshake, TimeoutError) as exc:
-            raise RtsvcError(f"cannot connect to {url}: {exc}.",
+            cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
+            raise RtsvcError(f"cannot connect to {url}: {exc}{cause}.",
                              fix="start `rtsvc serve` there, or check --url (and --cafile for wss://).") from None
         self.hello = self._receive()
         if self.hello.get("type") != "hello" or self.hello.get("protocol") != PROTOCOL_VERSION:

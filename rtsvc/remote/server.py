@@ -57,6 +57,8 @@ class ServerConfig:
     mandatory for any host other than 127.0.0.1/::1. allow_origins: extra browser origins beyond
     the server's own page. ssl_context: TLS (wss:// and https://) when set. Limits: message size
     (bytes), per-connection rate (messages/s and burst), idle and auth timeouts (s), connections.
+    open_timeout_s: how long the TLS handshake, and then the HTTP upgrade, may each take before the
+    server drops the connection (the client then reads "did not receive a valid HTTP response").
     """
 
     host: str = "127.0.0.1"
@@ -70,6 +72,7 @@ class ServerConfig:
     idle_timeout_s: float = 300.0
     auth_timeout_s: float = 10.0
     max_connections: int = 64
+    open_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if needs_token(self.host) and not self.token:
@@ -77,7 +80,8 @@ class ServerConfig:
                              fix="let `rtsvc serve` create one (it does for any non-default --host) or bind to 127.0.0.1.")
         if not 0 <= self.port <= 65535:
             raise RtsvcError(f"port must be in 0..65535, got {self.port}.", fix="pick a free port such as 8765.")
-        for name in ("max_message_bytes", "rate_per_s", "rate_burst", "idle_timeout_s", "auth_timeout_s", "max_connections"):
+        for name in ("max_message_bytes", "rate_per_s", "rate_burst", "idle_timeout_s", "auth_timeout_s", "max_connections",
+                     "open_timeout_s"):
             if not getattr(self, name) > 0:
                 raise RtsvcError(f"{name} must be positive, got {getattr(self, name)!r}.")
 
@@ -166,7 +170,7 @@ class RemoteServer:
             server = await serve(
                 self._handle, cfg.host, cfg.port, process_request=self._process_request,
                 max_size=cfg.max_message_bytes, compression=None, ssl=cfg.ssl_context,
-                ping_interval=20, ping_timeout=20, open_timeout=10, close_timeout=CLOSE_TIMEOUT_S, logger=log,
+                ping_interval=20, ping_timeout=20, open_timeout=cfg.open_timeout_s, close_timeout=CLOSE_TIMEOUT_S, logger=log,
             )
         except OSError as exc:
             self._start_error = RtsvcError(

@@ -60,6 +60,12 @@ def test_only_default_loopback_is_token_free():
             ServerConfig(host=host)
 
 
+@pytest.mark.parametrize("name", ["idle_timeout_s", "auth_timeout_s", "open_timeout_s", "max_connections"])
+def test_limits_must_be_positive(name):
+    with pytest.raises(RtsvcError, match=f"{name} must be positive, got 0"):
+        ServerConfig(**{name: 0})
+
+
 def test_compare_is_constant_time_digest(monkeypatch):
     calls = []
     real = auth.hmac.compare_digest
@@ -157,9 +163,12 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_tls_with_user_certificate(make_server, tmp_path):
     cert, key = _self_signed(tmp_path)
-    server = make_server(ssl_context=auth.server_ssl_context(cert, key))
+    # The one CI failure of this test: the server dropped the connection during the opening
+    # handshake (what its 10 s open timeout does on a stalled machine) while the client would
+    # have waited 30 s. Both wait 30 s here.
+    server = make_server(ssl_context=auth.server_ssl_context(cert, key), open_timeout_s=30.0)
     assert server.url.startswith("wss://127.0.0.1:")
-    with RemoteClient(server.url, cafile=cert, timeout=30) as rc:  # TLS handshake on a loaded CI machine
+    with RemoteClient(server.url, cafile=cert, timeout=30) as rc:
         assert rc.request("ping") == {"pong": True}
     with pytest.raises(RtsvcError, match="cannot connect"):
         RemoteClient(server.url)  # not trusted without the certificate
